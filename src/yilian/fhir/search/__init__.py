@@ -1,0 +1,61 @@
+"""FHIR search: index values extracted at write time, and parsed search requests.
+
+`model` holds the value objects shared by the parser (`parse`), the extractor (`extract`) and
+the SQL layer in `yilian.store.sql`; see http://hl7.org/fhir/R4/search.html.
+"""
+
+from yilian.fhir.search.model import (
+    ChainCriterion,
+    CompositeQuery,
+    CompositeValue,
+    Condition,
+    Criterion,
+    DateQuery,
+    DateValue,
+    HasCriterion,
+    Include,
+    IndexValue,
+    NumberQuery,
+    NumberValue,
+    QuantityQuery,
+    QuantityValue,
+    QueryValue,
+    ReferenceQuery,
+    ReferenceValue,
+    SearchRequest,
+    SortKey,
+    StringQuery,
+    StringValue,
+    TokenQuery,
+    TokenValue,
+    UriQuery,
+    UriValue,
+)
+
+__all__ = [
+    "ChainCriterion",
+    "CompositeQuery",
+    "CompositeValue",
+    "Condition",
+    "Criterion",
+    "DateQuery",
+    "DateValue",
+    "HasCriterion",
+    "Include",
+    "IndexValue",
+    "NumberQuery",
+    "NumberValue",
+    "QuantityQuery",
+    "QuantityValue",
+    "QueryValue",
+    "ReferenceQuery",
+    "ReferenceValue",
+    "SearchRequest",
+    "SortKey",
+    "StringQuery",
+    "StringValue",
+    "TokenQuery",
+    "TokenValue",
+    "UriQuery",
+    "UriValue",
+]

@@ -1,0 +1,1 @@
+"""Storage: the repository contract (`base`) and its SQL backends (`sqlite`, `postgres`)."""

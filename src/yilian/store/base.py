@@ -1,0 +1,267 @@
+"""The repository contract every storage backend fulfils.
+
+Modelled on Medplum's repository: backends implement a small set of primitives inside a
+database transaction (`Session`); conditional create/update/delete are written once here on top
+of search + primitives, so every backend behaves the same.  Every read takes a `Scope`, which
+the SQL layer turns into part of the WHERE clause, so an access policy filters counts, paging
+and includes inside the query rather than after it.
+
+See http://hl7.org/fhir/R4/http.html for the interactions these primitives serve.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
+from yilian.fhir.search.model import Criterion, SearchRequest
+
+__all__ = [
+    "DEFAULT_PARTITION",
+    "HistoryPage",
+    "HistoryRequest",
+    "Partition",
+    "Repository",
+    "Scope",
+    "SearchResult",
+    "Session",
+    "StoredResource",
+    "conditional_create",
+    "conditional_delete",
+    "conditional_update",
+]
+
+DEFAULT_PARTITION = "default"
+"""The partition that writes through the alliance-wide base `/fhir/` land in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A member institution: its code (the `/fhir/{code}/` segment) and Organization."""
+
+    code: str
+    name: str
+    organization_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which rows a read may see.  `partitions` None means every partition.
+
+    Access policy (a later issue) extends this object; the SQL layer is the one place that
+    turns it into a predicate, so no read path can forget it."""
+
+    partitions: frozenset[str] | None = None
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls(None)
+
+    @classmethod
+    def partition(cls, code: str) -> Scope:
+        return cls(frozenset({code}))
+
+    def allows(self, partition: str) -> bool:
+        return self.partitions is None or partition in self.partitions
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """One stored version of a resource.  `content` is the JSON as stored (with `id` and
+    `meta.versionId` / `meta.lastUpdated` set); deleted versions have empty content."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: str  # FHIR instant, e.g. 2026-11-23T01:02:03.456789+00:00
+    partition: str
+    content: bytes
+    deleted: bool = False
+
+    def json(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = orjson.loads(self.content)
+        return loaded
+
+    @property
+    def method(self) -> Literal["POST", "PUT", "DELETE"]:
+        """The HTTP method that made this version, as a history Bundle reports it."""
+        if self.deleted:
+            return "DELETE"
+        return "POST" if self.version == 1 else "PUT"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """A page of matches, the resources `_include`/`_revinclude` brought along, and the total
+    (None when `_total=none` or not computed)."""
+
+    matches: list[StoredResource]
+    included: list[StoredResource] = field(default_factory=list)
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """History of one instance (type and id), one type (type only) or the system (neither)."""
+
+    resource_type: str | None = None
+    id: str | None = None
+    since: str | None = None  # normalised UTC instant (see fhir.search.model)
+    at: str | None = None
+    count: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    entries: list[StoredResource]  # newest first
+    total: int | None = None
+
+
+class Session(ABC):
+    """The primitives, all inside one database transaction."""
+
+    # -- reads ----------------------------------------------------------------------------
+    @abstractmethod
+    async def read(self, resource_type: str, id: str, scope: Scope) -> StoredResource:
+        """The current version.  Raises OutcomeError not-found, or gone if it is deleted
+        (the deleted StoredResource is not returned).  A resource outside `scope` is
+        not-found."""
+
+    @abstractmethod
+    async def vread(self, resource_type: str, id: str, version: int, scope: Scope) -> StoredResource:
+        """One version; a deleted version raises gone, a missing one not-found."""
+
+    @abstractmethod
+    async def search(self, request: SearchRequest, scope: Scope) -> SearchResult:
+        """Run a search; includes and totals respect `scope` too."""
+
+    @abstractmethod
+    async def history(self, request: HistoryRequest, scope: Scope) -> HistoryPage:
+        """Versions newest first, deleted versions included (as `deleted=True`)."""
+
+    # -- writes ---------------------------------------------------------------------------
+    @abstractmethod
+    async def create(self, resource: dict[str, Any], partition: str, *, id: str | None = None) -> StoredResource:
+        """Store version 1.  The server assigns the id unless `id` is given (update-as-create);
+        it sets `id`, `meta.versionId` and `meta.lastUpdated`.  An id that exists (in any
+        partition, even deleted) raises conflict."""
+
+    @abstractmethod
+    async def update(
+        self, resource: dict[str, Any], partition: str, *, if_match: int | None = None, scope: Scope
+    ) -> tuple[StoredResource, bool]:
+        """Store a new version of `resource["id"]`, creating it if absent (returns created
+        True).  `if_match` is the expected current version: a mismatch raises
+        precondition-failed.  An existing resource outside `scope` raises not-found; a resource is never moved
+        between partitions (the stored partition wins)."""
+
+    @abstractmethod
+    async def delete(self, resource_type: str, id: str, scope: Scope) -> StoredResource | None:
+        """Mark deleted (a new, empty version).  Deleting an absent or already deleted resource
+        returns None (delete is idempotent, http://hl7.org/fhir/R4/http.html#delete)."""
+
+    @abstractmethod
+    async def resolve_ids(self, resource_type: str, criteria: Sequence[Criterion], scope: Scope) -> list[str]:
+        """Ids of current resources of `resource_type` matching every criterion, at most 2
+        (enough to tell none / one / many apart for conditional interactions)."""
+
+
+class Repository(ABC):
+    """A database holding an alliance's resources."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect, and create or upgrade the schema (migrations run in order, once)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self, *, read_only: bool = False) -> AbstractAsyncContextManager[Session]:
+        """A Session bound to one database transaction: committed when the block exits
+        normally, rolled back when it raises."""
+
+    # -- partitions (member institutions) -------------------------------------------------
+    @abstractmethod
+    async def add_partition(self, partition: Partition) -> None:
+        """Register an institution; raises conflict if the code exists."""
+
+    @abstractmethod
+    async def list_partitions(self) -> list[Partition]: ...
+
+    @abstractmethod
+    async def remove_partition(self, code: str) -> None:
+        """Unregister an institution.  Raises not-found for an unknown code and conflict while
+        the partition still holds current resources other than its own Organization."""
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    async def iter_partitions(self) -> AsyncIterator[Partition]:
+        for p in await self.list_partitions():
+            yield p
+
+
+# ------------------------------------------------------------------ conditional interactions
+# Written once on top of the primitives (http://hl7.org/fhir/R4/http.html#cond-update).
+
+
+async def conditional_create(
+    session: Session, resource: dict[str, Any], partition: str, criteria: Sequence[Criterion], scope: Scope
+) -> tuple[StoredResource, bool]:
+    """Create unless a match exists (If-None-Exist).  Returns (resource, created)."""
+    rtype = str(resource["resourceType"])
+    ids = await session.resolve_ids(rtype, criteria, scope)
+    if len(ids) > 1:
+        raise _multiple_matches("If-None-Exist", len(ids))
+    if ids:
+        return await session.read(rtype, ids[0], scope), False
+    return await session.create(resource, partition), True
+
+
+async def conditional_update(
+    session: Session, resource: dict[str, Any], partition: str, criteria: Sequence[Criterion], scope: Scope
+) -> tuple[StoredResource, bool]:
+    """Update the single match, or create when none matches; many matches is an error."""
+    rtype = str(resource["resourceType"])
+    ids = await session.resolve_ids(rtype, criteria, scope)
+    if len(ids) > 1:
+        raise _multiple_matches("conditional update", len(ids))
+    if ids:
+        body_id = resource.get("id")
+        if body_id is not None and body_id != ids[0]:
+            raise OutcomeError.invalid(
+                f"resource id {body_id!r} differs from the id {ids[0]!r} the condition matched", ["id"]
+            )
+        return await session.update({**resource, "id": ids[0]}, partition, scope=scope)
+    body_id = resource.get("id")
+    if body_id is not None:
+        return await session.update(resource, partition, scope=scope)
+    return await session.create(resource, partition), True
+
+
+async def conditional_delete(
+    session: Session, resource_type: str, criteria: Sequence[Criterion], scope: Scope
+) -> StoredResource | None:
+    """Delete the single match (none: nothing to do; many: error)."""
+    ids = await session.resolve_ids(resource_type, criteria, scope)
+    if len(ids) > 1:
+        raise _multiple_matches("conditional delete", len(ids))
+    if not ids:
+        return None
+    return await session.delete(resource_type, ids[0], scope)
+
+
+def _multiple_matches(what: str, n: int) -> OutcomeError:
+    return OutcomeError(
+        Outcome.PRECONDITION_FAILED,
+        IssueType.MULTIPLE_MATCHES,
+        f"{what}: the criteria match more than one resource ({n} or more); make them more selective",
+    )
