@@ -1,0 +1,487 @@
+"""The FHIRPath subset the R4 search parameters use, compiled to closures over JSON.
+
+Search parameters define what they index with FHIRPath (http://hl7.org/fhir/R4/fhirpath.html,
+http://hl7.org/fhirpath/N1/).  Index extraction runs on every write, so instead of
+interpreting each expression per resource, `compile_path` parses it once into a small AST and
+turns that into nested Python closures that walk plain `dict` / `list` JSON.
+
+Supported, because the R4 table uses it: member paths (a leading type name filters the
+context), `[n]`, `|`, `and`, `=` / `!=`, string / boolean / number literals, `X as T`,
+`X is T`, and the functions `as`, `ofType`, `is`, `where`, `exists`, `empty`, `not`, `first`,
+`last`, `extension(url)`, `resolve()`.  JSON spells choice elements with their type
+(`valueQuantity`), so `value.as(Quantity)` compiles to a lookup of `valueQuantity`, and a bare
+`value` finds whichever `value[x]` is present.  `resolve()` cannot load anything here: it
+passes the Reference on, and `resolve() is Patient` reads the type from the reference text.
+`%resource` compiles to the input collection: a caller that evaluates relative to an element
+(composite components) must pass the resource itself for such an expression
+(`uses_resource`).  Anything else raises `UnsupportedPath` when compiled, never when run.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Evaluator", "UnsupportedPath", "compile_path", "reference_type", "uses_resource"]
+
+Evaluator = Callable[[list[Any]], list[Any]]
+
+# Type names that may follow a choice element's name in JSON (http://hl7.org/fhir/R4/formats.html#choice).
+_CHOICE_TYPE_NAMES = (
+    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid "
+    "PositiveInt String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment "
+    "CodeableConcept Coding ContactPoint Count Distance Duration HumanName Identifier Money "
+    "Period Quantity Range Ratio Reference SampledData Signature Timing ContactDetail "
+    "Contributor DataRequirement Expression ParameterDefinition RelatedArtifact "
+    "TriggerDefinition UsageContext Dosage Meta"
+)
+_CHOICE_TYPES = frozenset(_CHOICE_TYPE_NAMES.split())
+_TOKEN_RE = re.compile(
+    r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+(?:\.\d+)?)|(?P<id>%?[A-Za-z_]\w*)|(?P<op>!=|[.|()\[\],=]))"
+)
+_RESOURCE_TYPE_RE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
+
+
+# Steps that map an empty collection to an empty one, so a path can stop at the first miss.
+_KEEPS_EMPTY: weakref.WeakSet[Evaluator] = weakref.WeakSet()
+
+
+def _keeps_empty(step: Evaluator) -> Evaluator:
+    _KEEPS_EMPTY.add(step)
+    return step
+
+
+class UnsupportedPath(ValueError):
+    """An expression uses FHIRPath this compiler does not implement."""
+
+
+# --------------------------------------------------------------------------- AST
+
+
+@dataclass(frozen=True, slots=True)
+class _Ident:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal:
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    name: str
+    args: tuple[_Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    head: _Node
+    steps: tuple[_Ident | _Call | _Index, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Binary:
+    op: str  # "|", "and", "=", "!=", "as", "is"
+    left: _Node
+    right: _Node
+
+
+_Node = _Ident | _Literal | _Call | _Path | _Binary
+
+
+class _Parser:
+    """Recursive descent over FHIRPath precedence: `.`/`[]`, `is`/`as`, `|`, `=`/`!=`, `and`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            m = _TOKEN_RE.match(text, pos)
+            if m is None:
+                raise UnsupportedPath(f"cannot read {text[pos:]!r} in {text!r}")
+            kind = m.lastgroup or ""
+            self.tokens.append((kind, m.group(kind)))
+            pos = m.end()
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value):
+            raise UnsupportedPath(f"expected {value or 'more'} in {self.text!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> _Node:
+        node = self.and_expr()
+        if self.peek() is not None:
+            raise UnsupportedPath(f"unexpected {self.peek()} in {self.text!r}")
+        return node
+
+    def and_expr(self) -> _Node:
+        node = self.eq_expr()
+        while self.peek() == ("id", "and"):
+            self.take()
+            node = _Binary("and", node, self.eq_expr())
+        return node
+
+    def eq_expr(self) -> _Node:
+        node = self.union_expr()
+        while (tok := self.peek()) is not None and tok[1] in ("=", "!="):
+            self.take()
+            node = _Binary(tok[1], node, self.union_expr())
+        return node
+
+    def union_expr(self) -> _Node:
+        node = self.type_expr()
+        while self.peek() == ("op", "|"):
+            self.take()
+            node = _Binary("|", node, self.type_expr())
+        return node
+
+    def type_expr(self) -> _Node:
+        node = self.path_expr()
+        while (tok := self.peek()) is not None and tok in (("id", "as"), ("id", "is")):
+            self.take()
+            node = _Binary(tok[1], node, _Ident(self.type_name()))
+        return node
+
+    def type_name(self) -> str:
+        kind, name = self.take()
+        if kind != "id":
+            raise UnsupportedPath(f"expected a type name in {self.text!r}")
+        if self.peek() == ("op", "."):  # FHIR.Patient / System.String
+            self.take()
+            name = self.take()[1]
+        return name
+
+    def path_expr(self) -> _Node:
+        head = self.term()
+        steps: list[_Ident | _Call | _Index] = []
+        while (tok := self.peek()) is not None and tok[1] in (".", "["):
+            self.take()
+            if tok[1] == "[":
+                kind, number = self.take()
+                if kind != "num" or not number.isdigit():
+                    raise UnsupportedPath(f"only integer indexes are supported in {self.text!r}")
+                self.take("]")
+                steps.append(_Index(int(number)))
+                continue
+            step = self.invocation()
+            if not isinstance(step, _Ident | _Call):
+                raise UnsupportedPath(f"expected a name after '.' in {self.text!r}")
+            steps.append(step)
+        return _Path(head, tuple(steps)) if steps else head
+
+    def term(self) -> _Node:
+        tok = self.peek()
+        if tok is None:
+            raise UnsupportedPath(f"unexpected end of {self.text!r}")
+        if tok == ("op", "("):
+            self.take()
+            node = self.and_expr()
+            self.take(")")
+            return node
+        if tok[0] == "str":
+            self.take()
+            return _Literal(re.sub(r"\\(.)", r"\1", tok[1][1:-1]))
+        if tok[0] == "num":
+            self.take()
+            return _Literal(float(tok[1]) if "." in tok[1] else int(tok[1]))
+        if tok in (("id", "true"), ("id", "false")):
+            self.take()
+            return _Literal(tok[1] == "true")
+        return self.invocation()
+
+    def invocation(self) -> _Node:
+        kind, name = self.take()
+        if kind != "id":
+            raise UnsupportedPath(f"unexpected {name!r} in {self.text!r}")
+        if name in ("%resource", "%rootResource"):
+            # The resource being indexed: the caller passes it as the input collection.
+            return _Ident("Resource")
+        if name.startswith("%"):
+            raise UnsupportedPath(f"the variable {name} is not supported in {self.text!r}")
+        if self.peek() != ("op", "("):
+            return _Ident(name)
+        self.take()
+        args: list[_Node] = []
+        if self.peek() != ("op", ")"):
+            if name in ("as", "is", "ofType"):
+                args.append(_Ident(self.type_name()))
+            else:
+                args.append(self.and_expr())
+            while self.peek() == ("op", ","):
+                self.take()
+                args.append(self.and_expr())
+        self.take(")")
+        return _Call(name, tuple(args))
+
+
+# --------------------------------------------------------------------------- runtime helpers
+
+
+def reference_type(reference: str) -> str | None:
+    """The resource type a literal reference names (`Patient/1`, `http://x/fhir/Patient/1`,
+    `.../Patient/1/_history/2`), or None (`#contained`, `urn:uuid:...`)."""
+    m = _RESOURCE_TYPE_RE.search(reference)
+    return m.group(1) if m else None
+
+
+def _type_of(item: Any) -> str | None:
+    """The FHIR type `is` compares: a resource's type, or the type a Reference points at."""
+    if type(item) is dict:
+        rtype = item.get("resourceType")
+        if isinstance(rtype, str):
+            return rtype
+        ref = item.get("reference")
+        if isinstance(ref, str):
+            return reference_type(ref)
+        ref_type = item.get("type")
+        return ref_type if isinstance(ref_type, str) and "reference" not in item else None
+    return None
+
+
+def _shape_is(item: Any, type_name: str) -> bool:
+    """Whether a plain (non-choice) JSON value can be of type `type_name`."""
+    lowered = type_name.lower()
+    if isinstance(item, bool):
+        return lowered == "boolean"
+    if isinstance(item, int | float):
+        return lowered in ("integer", "decimal", "positiveint", "unsignedint")
+    if isinstance(item, str):
+        return type_name[0].islower() or type_name in ("String", "DateTime", "Date", "Uri", "Code")
+    if isinstance(item, dict):
+        return not type_name[0].islower() and _type_of(item) in (None, type_name)
+    return False
+
+
+def _flatten_into(out: list[Any], value: Any) -> None:
+    if type(value) is list:
+        out.extend(v for v in value if v is not None)
+    elif value is not None:
+        out.append(value)
+
+
+def _member(name: str) -> Evaluator:
+    prefix_len = len(name)
+
+    def step(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if type(item) is not dict:
+                continue
+            value = item.get(name)
+            if value is not None:
+                _flatten_into(out, value)
+                continue
+            for key, choice in item.items():  # a choice element, spelt valueQuantity etc.
+                if key.startswith(name) and key[prefix_len:] in _CHOICE_TYPES:
+                    _flatten_into(out, choice)
+        return out
+
+    return _keeps_empty(step)
+
+
+def _choice_member(name: str, type_name: str) -> Evaluator:
+    key = name + type_name[0].upper() + type_name[1:]
+
+    def step(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if type(item) is not dict:
+                continue
+            value = item.get(key)
+            if value is not None:
+                _flatten_into(out, value)
+                continue
+            plain = item.get(name)  # not a choice element after all: check the JSON shape
+            if plain is not None:
+                _flatten_into(
+                    out, [v for v in (plain if type(plain) is list else [plain]) if _shape_is(v, type_name)]
+                )
+        return out
+
+    return _keeps_empty(step)
+
+
+def _truthy(items: list[Any]) -> bool:
+    return len(items) == 1 and items[0] is True if items and isinstance(items[0], bool) else bool(items)
+
+
+# --------------------------------------------------------------------------- compiler
+
+
+class _Compiler:
+    def __init__(self, text: str, root_type: str | None) -> None:
+        self.text = text
+        self.root_type = root_type
+
+    def node(self, node: _Node, at_root: bool) -> Evaluator:
+        if isinstance(node, _Path):
+            return self.path(node, at_root)
+        if isinstance(node, _Ident):
+            return self.head_ident(node.name, at_root)
+        if isinstance(node, _Literal):
+            constant = [node.value]
+            return lambda items: constant
+        if isinstance(node, _Call):
+            return self.call(node)
+        return self.binary(node, at_root)
+
+    def head_ident(self, name: str, at_root: bool) -> Evaluator:
+        if name[0].isupper():  # a type name: filters the context (`Patient.name`)
+            if name in ("Resource", "DomainResource"):
+                return lambda items: items
+            if at_root and self.root_type is not None:
+                return (lambda items: items) if name == self.root_type else (lambda items: [])
+            return lambda items: [i for i in items if type(i) is dict and i.get("resourceType") == name]
+        return _member(name)
+
+    def path(self, node: _Path, at_root: bool) -> Evaluator:
+        steps: list[Evaluator] = [self.node(node.head, at_root)]
+        previous: _Node | _Index = node.head
+        for step in node.steps:
+            if isinstance(step, _Ident):
+                steps.append(_member(step.name))
+            elif isinstance(step, _Index):
+                steps.append(_index(step.index))
+            elif (
+                step.name in ("as", "ofType") and isinstance(previous, _Ident) and previous.name[0].islower()
+            ):
+                # `value.as(Quantity)` is the JSON member `valueQuantity`
+                steps[-1] = _choice_member(previous.name, self.type_arg(step))
+            else:
+                steps.append(self.call(step))
+            previous = step
+        return _chain(steps)
+
+    def type_arg(self, call: _Call) -> str:
+        if len(call.args) != 1 or not isinstance(call.args[0], _Ident):
+            raise UnsupportedPath(f"{call.name}() needs one type name in {self.text!r}")
+        return call.args[0].name
+
+    def call(self, call: _Call) -> Evaluator:
+        """The function `call` applied to its input collection."""
+        name, args = call.name, call.args
+        if name in ("as", "ofType"):
+            type_name = self.type_arg(call)
+            return _keeps_empty(lambda items: [i for i in items if _shape_is(i, type_name)])
+        if name == "is":
+            type_name = self.type_arg(call)
+            return lambda items: [len(items) == 1 and _type_of(items[0]) == type_name]
+        if name == "where":
+            if len(args) != 1:
+                raise UnsupportedPath(f"where() needs one argument in {self.text!r}")
+            criteria = self.node(args[0], False)
+            return _keeps_empty(lambda items: [i for i in items if _truthy(criteria([i]))])
+        if name == "extension":
+            if len(args) != 1 or not isinstance(args[0], _Literal):
+                raise UnsupportedPath(f"extension() needs a url literal in {self.text!r}")
+            url = args[0].value
+            get_ext = _member("extension")
+            return _keeps_empty(
+                lambda items: [e for e in get_ext(items) if type(e) is dict and e.get("url") == url]
+            )
+        if args:
+            raise UnsupportedPath(f"{name}() takes no arguments in {self.text!r}")
+        simple: dict[str, Evaluator] = {
+            "exists": lambda items: [bool(items)],
+            "empty": lambda items: [not items],
+            "not": lambda items: [not items[0]] if len(items) == 1 and isinstance(items[0], bool) else [],
+            "first": lambda items: items[:1],
+            "last": lambda items: items[-1:],
+            "resolve": lambda items: items,
+        }
+        if name not in simple:
+            raise UnsupportedPath(f"the function {name}() is not supported in {self.text!r}")
+        return _keeps_empty(simple[name]) if name in ("first", "last", "resolve") else simple[name]
+
+    def binary(self, node: _Binary, at_root: bool) -> Evaluator:
+        if node.op in ("as", "is"):
+            if not isinstance(node.right, _Ident):
+                raise UnsupportedPath(f"{node.op} needs a type name in {self.text!r}")
+            call = _Call(node.op, (node.right,))
+            if isinstance(node.left, _Path | _Ident):
+                path = node.left if isinstance(node.left, _Path) else _Path(node.left, ())
+                return self.path(_Path(path.head, (*path.steps, call)), at_root)
+            return _chain([self.node(node.left, at_root), self.call(call)])
+        left = self.node(node.left, at_root)
+        right = self.node(node.right, at_root)
+        if node.op == "|":
+            return lambda items: left(items) + right(items)
+        if node.op == "and":
+            return lambda items: _and(left(items), right(items))
+        negate = node.op == "!="
+        return lambda items: _equals(left(items), right(items), negate)
+
+
+def _chain(steps: list[Evaluator]) -> Evaluator:
+    """Run `steps` one after the other; stop early once the collection is empty and every
+    remaining step maps empty to empty (all but `exists`, `empty`, `is`, literals)."""
+    if len(steps) == 1:
+        return steps[0]
+    preserving = [s in _KEEPS_EMPTY for s in steps]
+    stop_at = [all(preserving[i:]) for i in range(len(steps))]
+    plan = list(zip(steps, stop_at, strict=True))
+
+    def run(items: list[Any]) -> list[Any]:
+        for step, can_stop in plan:
+            if not items and can_stop:
+                return items
+            items = step(items)
+        return items
+
+    return run
+
+
+def _index(index: int) -> Evaluator:
+    return _keeps_empty(lambda items: items[index : index + 1])
+
+
+def _and(left: list[Any], right: list[Any]) -> list[Any]:
+    """Three-valued `and` (http://hl7.org/fhirpath/N1/#boolean-logic)."""
+    lval = _truthy(left) if left else None
+    rval = _truthy(right) if right else None
+    if lval is False or rval is False:
+        return [False]
+    if lval is None or rval is None:
+        return []
+    return [True]
+
+
+def _equals(left: list[Any], right: list[Any], negate: bool) -> list[Any]:
+    if not left or not right:
+        return []
+    same = len(left) == len(right) and all(
+        a == b and type(a) is type(b) for a, b in zip(left, right, strict=True)
+    )
+    return [same != negate]
+
+
+def uses_resource(expression: str) -> bool:
+    """Whether `expression` starts from `%resource` rather than from its input."""
+    return expression.lstrip().startswith(("%resource", "%rootResource"))
+
+
+def compile_path(expression: str, root_type: str | None = None) -> Evaluator:
+    """Compile `expression` into a function from an input collection to the output one.
+
+    With `root_type`, a leading type name is resolved now (`Observation.code` on a Patient
+    compiles to nothing).  Raises UnsupportedPath for FHIRPath outside the subset."""
+    tree = _Parser(expression).parse()
+    return _Compiler(expression, root_type).node(tree, True)

@@ -1,0 +1,38 @@
+"""The range a decimal's written precision implies, for number and quantity search.
+
+http://hl7.org/fhir/R4/search.html#number: "the precision of the search value is
+significant": `100` matches anything in `[99.5, 100.5)`, `100.00` anything in
+`[99.995, 100.005)`, and `1e2` anything in `[50, 150)`.  Both sides use the same rule: the
+parser on the text the client wrote, the extractor on the shortest text that reproduces the
+JSON number (JSON parsing has already dropped trailing zeros, so `1.50` is indexed as `1.5`).
+The model treats the ranges as inclusive at both ends.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["decimal_range", "number_range"]
+
+
+def decimal_range(text: str) -> tuple[float, float, float]:
+    """`(value, low, high)` for a decimal written as `text`.  Raises ValueError on text that
+    is not a finite decimal."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite decimals have an integer exponent
+    half = Decimal(5).scaleb(exponent - 1)
+    return float(number), float(number - half), float(number + half)
+
+
+def number_range(value: int | float) -> tuple[float, float]:
+    """`(low, high)` for a number parsed from JSON (an int is precise to the unit)."""
+    if isinstance(value, int):
+        return value - 0.5, value + 0.5
+    _, low, high = decimal_range(repr(value))
+    return low, high
