@@ -19,6 +19,9 @@ It reads `profiles-resources.json`, `profiles-types.json` and `valuesets.json` a
   structure (a dotted path, as for BackboneElements and `contentReference`s such as
   `Questionnaire.item.item` -> `Questionnaire.item`).
 - `valuesets`: value set id -> its codes (at most MAX_CODES, from complete code systems only).
+
+Only StructureDefinitions with fhirVersion 4.0.1 are read: the npm package also carries R4B's
+`SubscriptionStatus` (4.3.0), which is not an R4 resource.
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ def main(directory: str) -> None:
     used_vs: dict[str, list[str]] = {}
     for sd in types + resources:
         if sd["resourceType"] != "StructureDefinition" or sd["kind"] == "logical":
+            continue
+        if sd.get("fhirVersion") != "4.0.1":  # the package adds R4B's SubscriptionStatus (4.3.0)
             continue
         if sd["kind"] == "primitive-type":
             value = next(e for e in sd["snapshot"]["element"] if e["path"].endswith(".value"))
