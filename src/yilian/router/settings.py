@@ -1,0 +1,24 @@
+"""The router's knobs, passed in from the composition root (no module-level singletons).
+
+Defaults follow common server practice: 20 results a page unless the client asks, at most
+1000; unknown search parameters ignored (with a warning entry) unless the client sends
+`Prefer: handling=strict` (http://hl7.org/fhir/R4/search.html#errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["RouterSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """How the router pages, handles unknown parameters, limits Bundles and validates."""
+
+    default_count: int = 20
+    max_count: int = 1000
+    default_handling: Literal["strict", "lenient"] = "lenient"
+    max_bundle_entries: int = 10000
+    validate: bool = True
