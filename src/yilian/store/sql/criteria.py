@@ -1,0 +1,348 @@
+"""Search conditions -> SQL predicates over the search-index tables.
+
+Each condition becomes `<alias>.rid IN (SELECT rid FROM idx_<type> WHERE param = ? AND (...))`
+with the criterion's values ORed inside (http://hl7.org/fhir/R4/search.html#combining); the
+uncorrelated form lets both engines start from the index table's b-tree.  Chains join
+`idx_reference` to the target resource rows and recurse; `_has` joins the other way.  Every
+resource row a predicate reaches, at any depth, passes the `Scope` filter and the not-deleted
+filter, so a chain cannot see through an access boundary.
+
+Prefix semantics follow http://hl7.org/fhir/R4/search.html#prefix: both the stored value and
+the query value are inclusive ranges (dates by precision, numbers by significant figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from yilian.fhir.outcome import OutcomeError
+from yilian.fhir.search.model import (
+    DATE_MAX,
+    DATE_MIN,
+    ChainCriterion,
+    CompositeQuery,
+    Condition,
+    Criterion,
+    DateQuery,
+    HasCriterion,
+    MissingQuery,
+    NumberQuery,
+    Prefix,
+    QuantityQuery,
+    QueryValue,
+    ReferenceQuery,
+    StringQuery,
+    TokenQuery,
+    UriQuery,
+    normalize_string,
+)
+from yilian.store.base import Scope
+from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.fragment import Sql
+
+__all__ = ["TABLE_BY_TYPE", "ConditionCompiler"]
+
+TABLE_BY_TYPE = {
+    "string": "idx_string",
+    "token": "idx_token",
+    "date": "idx_date",
+    "number": "idx_number",
+    "quantity": "idx_quantity",
+    "reference": "idx_reference",
+    "uri": "idx_uri",
+    "composite": "idx_composite",
+}
+
+_NON_TYPE_MODIFIERS = frozenset(
+    {"exact", "contains", "missing", "not", "text", "identifier", "above", "below", "of-type", "in", "not-in"}
+)
+_KEY_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+class ConditionCompiler:
+    """Compiles the conditions of one statement; hands out unique table aliases."""
+
+    def __init__(self, dialect: Dialect, scope: Scope) -> None:
+        self.dialect = dialect
+        self.scope = scope
+        self._aliases = 0
+
+    def alias(self, stem: str) -> str:
+        self._aliases += 1
+        return f"{stem}{self._aliases}"
+
+    # -- row filters --------------------------------------------------------------------------
+    def visible(self, alias: str) -> Sql:
+        """`alias` is a current, not deleted resource inside the scope."""
+        parts = [Sql(f"NOT {alias}.deleted")]
+        if self.scope.partitions is not None:
+            parts.append(self.dialect.in_list(f"{alias}.partition", sorted(self.scope.partitions)))
+        return Sql.all_of(parts)
+
+    def scope_filter(self, alias: str) -> Sql:
+        if self.scope.partitions is None:
+            return Sql("1=1")
+        return self.dialect.in_list(f"{alias}.partition", sorted(self.scope.partitions))
+
+    # -- conditions ---------------------------------------------------------------------------
+    def condition(self, cond: Condition, r: str) -> Sql:
+        """A predicate on the resource row aliased `r`."""
+        if isinstance(cond, ChainCriterion):
+            return self._chain(cond, r)
+        if isinstance(cond, HasCriterion):
+            return self._has(cond, r)
+        return self._criterion(cond, r)
+
+    def _chain(self, c: ChainCriterion, r: str) -> Sql:
+        ref, t = self.alias("c"), self.alias("t")
+        parts = [Sql(f"{ref}.param = ?", (c.code,))]
+        if c.target_types:
+            parts.append(self.dialect.in_list(f"{ref}.target_type", list(c.target_types)))
+        parts += [self.visible(t), self.condition(c.inner, t)]
+        return (
+            Sql(
+                f"{r}.rid IN (SELECT {ref}.rid FROM idx_reference {ref} JOIN resource {t} "
+                f"ON {t}.res_type = {ref}.target_type AND {t}.res_id = {ref}.target_id WHERE "
+            )
+            + Sql.all_of(parts)
+            + ")"
+        )
+
+    def _has(self, c: HasCriterion, r: str) -> Sql:
+        ref, s, t = self.alias("h"), self.alias("s"), self.alias("t")
+        parts = [
+            Sql(f"{ref}.param = ? AND {s}.res_type = ?", (c.reference_param, c.source_type)),
+            self.visible(s),
+            self.condition(c.inner, s),
+        ]
+        return (
+            Sql(
+                f"{r}.rid IN (SELECT {t}.rid FROM idx_reference {ref} "
+                f"JOIN resource {s} ON {s}.rid = {ref}.rid "
+                f"JOIN resource {t} ON {t}.res_type = {ref}.target_type AND {t}.res_id = {ref}.target_id "
+                "WHERE "
+            )
+            + Sql.all_of(parts)
+            + ")"
+        )
+
+    def _criterion(self, c: Criterion, r: str) -> Sql:
+        missing = next((v for v in c.values if isinstance(v, MissingQuery)), None)
+        if c.code == "_id":
+            return self._resource_column(c, missing, lambda v: self._id_value(v, r))
+        if c.code == "_lastUpdated":
+            return self._resource_column(c, missing, lambda v: self._last_updated_value(v, r))
+        table, param = self._table(c)
+        a = self.alias("i")
+        if missing is not None:
+            present = Sql(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE {a}.param = ?)", (param,))
+            return present.wrap("NOT (", ")") if missing.missing else present
+        values = Sql.any_of(self._value(c, v, a) for v in c.values)
+        matching = (
+            Sql(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE {a}.param = ? AND ", (param,))
+            + values
+            + ")"
+        )
+        return matching.wrap("NOT (", ")") if c.modifier == "not" else matching
+
+    def _resource_column(
+        self, c: Criterion, missing: MissingQuery | None, one: Callable[[QueryValue], Sql]
+    ) -> Sql:
+        """`_id` and `_lastUpdated` live on the resource row itself and are never missing."""
+        if missing is not None:
+            return Sql("1=0") if missing.missing else Sql("1=1")
+        matching = Sql.any_of(one(v) for v in c.values)
+        return matching.wrap("NOT (", ")") if c.modifier == "not" else matching
+
+    def _id_value(self, v: QueryValue, r: str) -> Sql:
+        if isinstance(v, TokenQuery) and v.code is not None:
+            return Sql(f"{r}.res_id = ?", (v.code,))
+        if isinstance(v, StringQuery | UriQuery):
+            return Sql(f"{r}.res_id = ?", (v.value,))
+        raise OutcomeError.invalid("_id takes a resource id", ["_id"])
+
+    def _last_updated_value(self, v: QueryValue, r: str) -> Sql:
+        if not isinstance(v, DateQuery):
+            raise OutcomeError.invalid("_lastUpdated takes a date", ["_lastUpdated"])
+        return date_predicate(v, f"{r}.last_updated_key", f"{r}.last_updated_key")
+
+    @staticmethod
+    def _table(c: Criterion) -> tuple[str, str]:
+        """The index table and the stored parameter code a criterion searches."""
+        if c.modifier == "text":
+            return "idx_token", c.code
+        if c.modifier == "identifier":
+            return "idx_reference", c.code
+        if c.modifier == "of-type":
+            return "idx_token", f"{c.code}:of-type"
+        table = TABLE_BY_TYPE.get(c.type)
+        if table is None:
+            raise OutcomeError.not_supported(
+                f"search parameter {c.code!r} of type {c.type!r} is not supported", [c.code]
+            )
+        return table, c.code
+
+    def _value(self, c: Criterion, v: QueryValue, a: str) -> Sql:
+        d = self.dialect
+        if isinstance(v, StringQuery):
+            text = normalize_string(v.value)
+            if c.modifier == "text":
+                return d.starts_with(f"{a}.display", text)
+            if c.modifier == "exact":
+                return Sql(f"{a}.value_exact = ?", (v.value,))
+            if c.modifier == "contains":
+                return d.contains(f"{a}.value_norm", text)
+            return d.starts_with(f"{a}.value_norm", text)
+        if isinstance(v, TokenQuery):
+            if c.modifier == "identifier":
+                return token_predicate(v, f"{a}.ident_system", f"{a}.ident_value")
+            return token_predicate(v, f"{a}.system", f"{a}.code")
+        if isinstance(v, DateQuery):
+            return date_predicate(v, f"{a}.low", f"{a}.high")
+        if isinstance(v, QuantityQuery):
+            return quantity_predicate(v, a, "low", "high", "system", "code", "unit")
+        if isinstance(v, NumberQuery):
+            return number_predicate(v, f"{a}.low", f"{a}.high")
+        if isinstance(v, ReferenceQuery):
+            return self._reference(c, v, a)
+        if isinstance(v, UriQuery):
+            if c.modifier == "below":
+                return d.starts_with(f"{a}.value", v.value)
+            if c.modifier == "above":
+                return d.is_prefix_of(f"{a}.value", v.value)
+            return Sql(f"{a}.value = ?", (v.value,))
+        if isinstance(v, CompositeQuery):
+            return Sql.all_of(self._component(q, a, i) for i, q in enumerate(v.components, start=1))
+        raise OutcomeError.invalid(f"a {type(v).__name__} does not fit parameter {c.code!r}", [c.code])
+
+    @staticmethod
+    def _reference(c: Criterion, v: ReferenceQuery, a: str) -> Sql:
+        type_modifier = c.modifier if c.modifier and c.modifier not in _NON_TYPE_MODIFIERS else None
+        if v.url is not None:
+            parts = [Sql(f"{a}.url = ?", (v.url,))]
+            if v.version is not None:
+                parts.append(Sql(f"{a}.version = ?", (v.version,)))
+            return Sql.all_of(parts)
+        parts = [Sql(f"{a}.target_id = ?", (v.id,))]
+        target_type = v.type or type_modifier
+        if target_type is not None:
+            parts.append(Sql(f"{a}.target_type = ?", (target_type,)))
+        return Sql.all_of(parts)
+
+    def _component(self, q: QueryValue, a: str, slot: int) -> Sql:
+        """One component of a composite value against its slot's columns."""
+        p = f"{a}.c{slot}_"
+        if isinstance(q, TokenQuery):
+            return token_predicate(q, p + "system", p + "code")
+        if isinstance(q, ReferenceQuery):
+            if q.url is not None:
+                return Sql(f"{p}text = ?", (q.url,))
+            parts = [Sql(f"{p}code = ?", (q.id,))]
+            if q.type is not None:
+                parts.append(Sql(f"{p}system = ?", (q.type,)))
+            return Sql.all_of(parts)
+        if isinstance(q, QuantityQuery):
+            return quantity_predicate(
+                q, a, f"c{slot}_nlo", f"c{slot}_nhi", f"c{slot}_system", f"c{slot}_code", f"c{slot}_unit"
+            )
+        if isinstance(q, NumberQuery):
+            return number_predicate(q, p + "nlo", p + "nhi")
+        if isinstance(q, DateQuery):
+            return date_predicate(q, p + "dlo", p + "dhi")
+        if isinstance(q, StringQuery):
+            return self.dialect.starts_with(p + "text", normalize_string(q.value))
+        if isinstance(q, UriQuery):
+            return Sql(f"{p}text = ?", (q.value,))
+        raise OutcomeError.invalid(f"a {type(q).__name__} cannot be a composite component")
+
+
+# ------------------------------------------------------------------------ value predicates
+
+
+def token_predicate(q: TokenQuery, system: str, code: str) -> Sql:
+    """`system|code`, `|code` (no system), `system|` (any code), `code` (any system)."""
+    parts: list[Sql] = []
+    if q.system is not None:
+        parts.append(Sql(f"{system} IS NULL") if q.system == "" else Sql(f"{system} = ?", (q.system,)))
+    if q.code is not None:
+        parts.append(Sql(f"{code} = ?", (q.code,)))
+    return Sql.all_of(parts)
+
+
+def range_predicate(
+    prefix: Prefix, low: str, high: str, q_low: object, q_high: object, ap: tuple[object, object]
+) -> Sql:
+    """The stored inclusive range `[low, high]` against the query range under `prefix`
+    (http://hl7.org/fhir/R4/search.html#prefix)."""
+    inside = Sql(f"{low} >= ? AND {high} <= ?", (q_low, q_high))
+    match prefix:
+        case "eq":
+            return inside
+        case "ne":
+            return Sql(f"{low} < ? OR {high} > ?", (q_low, q_high))
+        case "gt":
+            return Sql(f"{high} > ?", (q_high,))
+        case "lt":
+            return Sql(f"{low} < ?", (q_low,))
+        case "ge":
+            return Sql(f"{high} > ? OR (", (q_high,)) + inside + ")"
+        case "le":
+            return Sql(f"{low} < ? OR (", (q_low,)) + inside + ")"
+        case "sa":
+            return Sql(f"{low} > ?", (q_high,))
+        case "eb":
+            return Sql(f"{high} < ?", (q_low,))
+        case "ap":
+            return Sql(f"{low} <= ? AND {high} >= ?", (ap[1], ap[0]))
+    raise OutcomeError.invalid(f"unknown prefix {prefix!r}")
+
+
+def date_predicate(q: DateQuery, low: str, high: str) -> Sql:
+    return range_predicate(q.prefix, low, high, q.low, q.high, _date_ap(q))
+
+
+def number_predicate(q: NumberQuery | QuantityQuery, low: str, high: str) -> Sql:
+    margin = abs(q.value) * 0.1
+    return range_predicate(q.prefix, low, high, q.low, q.high, (q.low - margin, q.high + margin))
+
+
+def quantity_predicate(
+    q: QuantityQuery, a: str, low: str, high: str, system: str, code: str, unit: str
+) -> Sql:
+    """Value under the prefix, plus units: with a system, system and code must both match;
+    without one, the code matches either the UCUM code or the human unit."""
+    parts = [number_predicate(q, f"{a}.{low}", f"{a}.{high}")]
+    if q.system is not None:
+        parts.append(Sql(f"{a}.{system} = ?", (q.system,)))
+        if q.code is not None:
+            parts.append(Sql(f"{a}.{code} = ?", (q.code,)))
+    elif q.code is not None:
+        parts.append(Sql(f"{a}.{code} = ? OR {a}.{unit} = ?", (q.code, q.code)))
+    return Sql.all_of(parts)
+
+
+def _date_ap(q: DateQuery) -> tuple[str, str]:
+    """`ap` widens the query range by 10% of the gap between now and the date, as the
+    specification recommends, and at least a day."""
+    try:
+        low = datetime.strptime(q.low, _KEY_FORMAT).replace(tzinfo=UTC)
+        high = datetime.strptime(q.high, _KEY_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return q.low, q.high
+    margin = max(abs(datetime.now(UTC) - low) / 10, timedelta(days=1))
+    try:
+        wide_low = (low - margin).strftime(_KEY_FORMAT)
+    except OverflowError:
+        wide_low = DATE_MIN
+    try:
+        wide_high = (high + margin).strftime(_KEY_FORMAT)
+    except OverflowError:
+        wide_high = DATE_MAX
+    return _pad_year(wide_low), _pad_year(wide_high)
+
+
+def _pad_year(text: str) -> str:
+    """strftime does not zero-pad years before 1000 on every platform."""
+    year, _, rest = text.partition("-")
+    return f"{int(year):04d}-{rest}"

@@ -1,0 +1,79 @@
+"""Every difference between the SQL engines yilian stores resources in.
+
+The shared SQL layer (schema, indexing, search, history) writes one statement for both
+engines and asks a `Dialect` for the pieces that differ: column types, how to test a list
+membership, substring search, row locking and the migration lock.  There are no
+`if backend == ...` branches anywhere else; a new engine is a new subclass plus a small
+adapter (see DESIGN.md, "Engine differences live in Dialect objects").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from yilian.store.sql.fragment import Sql
+
+__all__ = ["Dialect"]
+
+PREFIX_CEILING = "\U0010ffff"
+"""Appended to a prefix to get an exclusive upper bound for a byte-ordered range scan: no
+valid character sorts after it, so `x <= value < x + ceiling` is "value starts with x"."""
+
+
+class Dialect:
+    """The base dialect: standard SQL that both engines accept.  Subclasses override types
+    and the few expressions that differ."""
+
+    name = "standard"
+
+    # -- column types -------------------------------------------------------------------------
+    rid_primary_key = "BIGINT PRIMARY KEY"
+    """The surrogate key of `resource`, assigned by the database on insert."""
+    rid_type = "BIGINT"
+    float_type = "DOUBLE PRECISION"
+    bool_type = "BOOLEAN"
+    key_text = "TEXT"
+    """Text compared byte-wise (search-index values, ids, sortable instants), so prefix range
+    scans and ordering agree with the fixed-width conventions of fhir.search.model."""
+    content_type = "BYTEA"
+    """The stored JSON bytes, returned exactly as written."""
+
+    # -- reading and writing the JSON ---------------------------------------------------------
+    def content_column(self, expr: str) -> str:
+        """The select expression that yields the stored JSON as `bytes`."""
+        return expr
+
+    def content_param(self, content: bytes) -> object:
+        """The parameter value that stores `content` in a content column."""
+        return content
+
+    # -- expressions --------------------------------------------------------------------------
+    def in_list(self, expr: str, values: Sequence[object]) -> Sql:
+        """`expr` is one of `values` (false for no values)."""
+        if not values:
+            return Sql("1=0")
+        return Sql(f"{expr} IN ({', '.join('?' for _ in values)})", tuple(values))
+
+    def contains(self, expr: str, needle: str) -> Sql:
+        """`expr` contains the text `needle` (case-sensitive; callers normalise both)."""
+        return Sql(f"strpos({expr}, CAST(? AS TEXT)) > 0", (needle,))
+
+    def starts_with(self, expr: str, prefix: str) -> Sql:
+        """`expr` starts with `prefix`, written as a range so a b-tree index serves it."""
+        return Sql(f"{expr} >= ? AND {expr} < ?", (prefix, prefix + PREFIX_CEILING))
+
+    def is_prefix_of(self, expr: str, text: str) -> Sql:
+        """`expr` is a prefix of the text `text` (uri `:above`)."""
+        return Sql(
+            f"{expr} = substr(CAST(? AS TEXT), 1, length({expr}))",
+            (text,),
+        )
+
+    for_update = ""
+    """Suffix of the SELECT that reads a row an update is about to replace, so concurrent
+    writers of one resource queue up instead of both seeing the old version."""
+
+    def migration_lock(self) -> Sql | None:
+        """A statement, run first in every migration transaction, that keeps two processes
+        from migrating at once (None where the write transaction already excludes others)."""
+        return None

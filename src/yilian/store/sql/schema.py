@@ -1,0 +1,152 @@
+"""The database schema, as an ordered list of migrations.
+
+`Repository.open()` applies every migration a database lacks, each in its own transaction,
+and records it in `schema_migrations`, so an older database upgrades in place.  Migrations
+are append-only: a released step is never edited, a change is a new step.
+
+Tables (column types come from the `Dialect`):
+
+* `partition`: the member institutions (DESIGN.md "Every row carries its partition").
+* `resource`: the current version of every resource, keyed by the surrogate `rid`;
+  `(res_type, res_id)` is unique across the alliance, the partition is an attribute.
+* `resource_history`: every version, the current one included, so vread and history read
+  one table (http://hl7.org/fhir/R4/http.html#history).
+* `idx_*`: search-index rows extracted at write time, one table per search parameter type
+  (http://hl7.org/fhir/R4/search.html#ptypes), keyed by `rid`.  Deleted resources have none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from yilian.store.base import DEFAULT_PARTITION
+from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.fragment import Sql
+
+__all__ = ["MIGRATIONS", "Migration", "migrations_table"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: its number (1, 2, ...), a name, and the statements for a dialect."""
+
+    version: int
+    name: str
+    statements: Callable[[Dialect], list[Sql]]
+
+
+def migrations_table(d: Dialect) -> Sql:
+    """The bookkeeping table, created before any migration runs."""
+    return Sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)"
+    )
+
+
+def _core(d: Dialect) -> list[Sql]:
+    k, f, b = d.key_text, d.float_type, d.bool_type
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    return [
+        Sql(
+            "CREATE TABLE partition (code TEXT PRIMARY KEY, name TEXT NOT NULL, "
+            "organization_id TEXT, created TEXT NOT NULL)"
+        ),
+        Sql(
+            "INSERT INTO partition (code, name, organization_id, created) VALUES (?, ?, NULL, ?)",
+            (DEFAULT_PARTITION, "Alliance-wide default partition", now),
+        ),
+        Sql(
+            f"CREATE TABLE resource (rid {d.rid_primary_key}, res_type {k} NOT NULL, res_id {k} NOT NULL, "
+            f"partition TEXT NOT NULL, version INTEGER NOT NULL, last_updated TEXT NOT NULL, "
+            f"last_updated_key {k} NOT NULL, deleted {b} NOT NULL, content {d.content_type} NOT NULL, "
+            "UNIQUE (res_type, res_id))"
+        ),
+        Sql("CREATE INDEX resource_type_updated ON resource (res_type, last_updated_key)"),
+        Sql("CREATE INDEX resource_partition ON resource (partition, res_type)"),
+        Sql(
+            f"CREATE TABLE resource_history (rid {d.rid_type} NOT NULL REFERENCES resource (rid), "
+            f"version INTEGER NOT NULL, partition TEXT NOT NULL, last_updated TEXT NOT NULL, "
+            f"last_updated_key {k} NOT NULL, deleted {b} NOT NULL, content {d.content_type} NOT NULL, "
+            "PRIMARY KEY (rid, version))"
+        ),
+        Sql("CREATE INDEX resource_history_updated ON resource_history (last_updated_key)"),
+        Sql(
+            f"CREATE TABLE idx_string (rid {d.rid_type} NOT NULL, param {k} NOT NULL, "
+            f"value_norm {k}, value_exact {k})"
+        ),
+        Sql(
+            f"CREATE TABLE idx_token (rid {d.rid_type} NOT NULL, param {k} NOT NULL, system {k}, code {k}, "
+            f"display {k})"
+        ),
+        Sql(f"CREATE TABLE idx_date (rid {d.rid_type} NOT NULL, param {k} NOT NULL, low {k}, high {k})"),
+        Sql(f"CREATE TABLE idx_number (rid {d.rid_type} NOT NULL, param {k} NOT NULL, low {f}, high {f})"),
+        Sql(
+            f"CREATE TABLE idx_quantity (rid {d.rid_type} NOT NULL, param {k} NOT NULL, "
+            f"system {k}, code {k}, unit {k}, low {f}, high {f})"
+        ),
+        Sql(
+            f"CREATE TABLE idx_reference (rid {d.rid_type} NOT NULL, param {k} NOT NULL, target_type {k}, "
+            f"target_id {k}, url {k}, version {k}, ident_system {k}, ident_value {k})"
+        ),
+        Sql(f"CREATE TABLE idx_uri (rid {d.rid_type} NOT NULL, param {k} NOT NULL, value {k})"),
+        *(
+            Sql(f"CREATE INDEX {t}_rid ON {t} (rid, param)")
+            for t in (
+                "idx_string",
+                "idx_token",
+                "idx_date",
+                "idx_number",
+                "idx_quantity",
+                "idx_reference",
+                "idx_uri",
+            )
+        ),
+    ]
+
+
+COMPOSITE_SLOTS = (1, 2, 3)
+"""Component positions of a composite row.  The R4 composites are token or reference first,
+then token, quantity, date, string, uri or number (three components at most)."""
+
+
+def _composite(d: Dialect) -> list[Sql]:
+    """Composite parameters (http://hl7.org/fhir/R4/search.html#composite): one row per
+    combination, with a generic set of columns per component slot, so one table serves every
+    shape: token/reference in system+code, quantity in system+code+unit+nlo/nhi, number in
+    nlo/nhi, date in dlo/dhi, string (normalised) and uri in text."""
+    k, f = d.key_text, d.float_type
+    cols = ", ".join(
+        f"c{i}_system {k}, c{i}_code {k}, c{i}_unit {k}, c{i}_text {k}, "
+        f"c{i}_nlo {f}, c{i}_nhi {f}, c{i}_dlo {k}, c{i}_dhi {k}"
+        for i in COMPOSITE_SLOTS
+    )
+    return [
+        Sql(f"CREATE TABLE idx_composite (rid {d.rid_type} NOT NULL, param {k} NOT NULL, {cols})"),
+        Sql("CREATE INDEX idx_composite_rid ON idx_composite (rid, param)"),
+        Sql("CREATE INDEX idx_composite_search ON idx_composite (param, c1_code, c1_system)"),
+    ]
+
+
+def _search_indexes(d: Dialect) -> list[Sql]:
+    """B-tree indexes that let a search start from the index tables instead of scanning
+    resources: equality and prefix ranges on the value columns, led by the parameter code."""
+    return [
+        Sql("CREATE INDEX idx_string_search ON idx_string (param, value_norm)"),
+        Sql("CREATE INDEX idx_token_search ON idx_token (param, code, system)"),
+        Sql("CREATE INDEX idx_date_search ON idx_date (param, low, high)"),
+        Sql("CREATE INDEX idx_number_search ON idx_number (param, low, high)"),
+        Sql("CREATE INDEX idx_quantity_search ON idx_quantity (param, code, low)"),
+        Sql("CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type, param)"),
+        Sql("CREATE INDEX idx_reference_url ON idx_reference (url, param)"),
+        Sql("CREATE INDEX idx_reference_ident ON idx_reference (ident_value, ident_system)"),
+        Sql("CREATE INDEX idx_uri_search ON idx_uri (param, value)"),
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core tables: partition, resource, history, search indexes by type", _core),
+    Migration(2, "composite search parameters", _composite),
+    Migration(3, "search-path b-tree indexes", _search_indexes),
+)

@@ -1,0 +1,254 @@
+"""The generic Session: the repository primitives over any `Connection` and `Dialect`.
+
+A write is two round trips: one statement that reads (and, on PostgreSQL, locks) the current
+row or inserts the new one, then one batch with the resource row, the history row and the
+search-index rows.  The stored JSON is serialised once, here, with `id` and
+`meta.versionId`/`meta.lastUpdated` set and every other `meta` element kept
+(http://hl7.org/fhir/R4/resource.html#Meta); reads hand those bytes back untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from yilian.fhir.outcome import OutcomeError
+from yilian.fhir.search.model import Criterion, IndexValue, SearchRequest
+from yilian.store.base import HistoryPage, HistoryRequest, Scope, SearchResult, Session, StoredResource
+from yilian.store.sql.connection import Connection
+from yilian.store.sql.criteria import ConditionCompiler
+from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.fragment import Sql
+from yilian.store.sql.history import history_rows, version_columns
+from yilian.store.sql.includes import fetch_includes
+from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements
+from yilian.store.sql.query import resource_columns, search_statements
+from yilian.store.sql.rows import stored
+
+__all__ = ["Indexer", "SqlSession"]
+
+Indexer = Callable[[dict[str, Any]], list[IndexValue]]
+"""Extracts the search-index values of a resource (fhir.search.extract.index_values)."""
+
+_INSERT_RESOURCE = (
+    "INSERT INTO resource "
+    "(res_type, res_id, partition, version, last_updated, last_updated_key, deleted, content) "
+    "VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (res_type, res_id) DO NOTHING RETURNING rid"
+)
+_UPDATE_RESOURCE = (
+    "UPDATE resource SET version = ?, last_updated = ?, last_updated_key = ?, deleted = ?, content = ? "
+    "WHERE rid = ?"
+)
+_INSERT_HISTORY = (
+    "INSERT INTO resource_history "
+    "(rid, version, partition, last_updated, last_updated_key, deleted, content) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class SqlSession(Session):
+    """One database transaction's worth of repository primitives."""
+
+    def __init__(self, conn: Connection, dialect: Dialect, indexer: Indexer) -> None:
+        self._conn = conn
+        self._d = dialect
+        self._indexer = indexer
+
+    # -- reads --------------------------------------------------------------------------------
+    async def read(self, resource_type: str, id: str, scope: Scope) -> StoredResource:
+        compiler = ConditionCompiler(self._d, scope)
+        row = await self._conn.fetchone(
+            Sql(
+                f"SELECT {resource_columns(self._d, 'r')} FROM resource r "
+                "WHERE r.res_type = ? AND r.res_id = ? AND ",
+                (resource_type, id),
+            )
+            + compiler.scope_filter("r")
+        )
+        if row is None:
+            raise OutcomeError.not_found(f"{resource_type}/{id} is not known")
+        if row[6]:
+            raise OutcomeError.gone(f"{resource_type}/{id} was deleted (version {row[2]})")
+        return stored(row)
+
+    async def vread(self, resource_type: str, id: str, version: int, scope: Scope) -> StoredResource:
+        compiler = ConditionCompiler(self._d, scope)
+        row = await self._conn.fetchone(
+            Sql(
+                f"SELECT {version_columns(self._d)} FROM resource_history h JOIN resource r ON r.rid = h.rid "
+                "WHERE r.res_type = ? AND r.res_id = ? AND h.version = ? AND ",
+                (resource_type, id, version),
+            )
+            + compiler.scope_filter("h")
+        )
+        if row is None:
+            raise OutcomeError.not_found(f"{resource_type}/{id}/_history/{version} is not known")
+        if row[6]:
+            raise OutcomeError.gone(f"{resource_type}/{id}/_history/{version} is a deletion")
+        return stored(row)
+
+    async def search(self, request: SearchRequest, scope: Scope) -> SearchResult:
+        statements = search_statements(self._d, request, scope)
+        total: int | None = None
+        if statements.count is not None:
+            counted = await self._conn.fetchone(statements.count)
+            total = int(counted[0]) if counted else 0
+        rows = await self._conn.fetchall(statements.page) if statements.page is not None else []
+        included = []
+        if rows and (request.includes or request.revincludes):
+            included = await fetch_includes(
+                self._conn, self._d, scope, request.includes, request.revincludes, rows
+            )
+        return SearchResult([stored(r) for r in rows], [stored(r) for r in included], total)
+
+    async def history(self, request: HistoryRequest, scope: Scope) -> HistoryPage:
+        rows, total = await history_rows(self._conn, self._d, request, scope)
+        return HistoryPage([stored(r) for r in rows], total)
+
+    async def resolve_ids(self, resource_type: str, criteria: Sequence[Criterion], scope: Scope) -> list[str]:
+        request = SearchRequest((resource_type,), tuple(criteria), count=2, total="none")
+        page = search_statements(self._d, request, scope).page
+        assert page is not None  # only summary=count omits the page
+        return [str(row[1]) for row in await self._conn.fetchall(page)]
+
+    # -- writes -------------------------------------------------------------------------------
+    async def create(
+        self, resource: dict[str, Any], partition: str, *, id: str | None = None
+    ) -> StoredResource:
+        resource_type = _resource_type(resource)
+        new_id = id if id is not None else str(uuid.uuid4())
+        instant, key = _now()
+        body, content = _stamp(resource, resource_type, new_id, 1, instant)
+        row = await self._conn.fetchone(
+            Sql(
+                _INSERT_RESOURCE,
+                (resource_type, new_id, partition, instant, key, False, self._d.content_param(content)),
+            )
+        )
+        if row is None:
+            raise OutcomeError.conflict(f"{resource_type}/{new_id} already exists")
+        rid = int(row[0])
+        await self._conn.batch(
+            [
+                self._history(rid, 1, partition, instant, key, False, content),
+                *insert_statements(rid, self._indexer(body)),
+            ]
+        )
+        return StoredResource(resource_type, new_id, 1, instant, partition, content)
+
+    async def update(
+        self, resource: dict[str, Any], partition: str, *, if_match: int | None = None, scope: Scope
+    ) -> tuple[StoredResource, bool]:
+        resource_type = _resource_type(resource)
+        id = resource.get("id")
+        if not isinstance(id, str) or not id:
+            raise OutcomeError.invalid("an update needs the resource id", ["id"])
+        current = await self._current(resource_type, id)
+        if current is None:
+            if if_match is not None:
+                raise OutcomeError.precondition_failed(
+                    f"If-Match expects version {if_match} of {resource_type}/{id}, which does not exist"
+                )
+            try:
+                return await self.create(resource, partition, id=id), True
+            except OutcomeError:
+                # A concurrent writer created it between our read and insert: update theirs.
+                current = await self._current(resource_type, id)
+                if current is None:
+                    raise
+        rid, version, stored_partition, _deleted = current
+        if not scope.allows(stored_partition):
+            raise OutcomeError.not_found(f"{resource_type}/{id} is not known")
+        if if_match is not None and if_match != version:
+            raise OutcomeError.precondition_failed(
+                f"If-Match expects version {if_match} of {resource_type}/{id}, "
+                f"but the current version is {version}"
+            )
+        new_version = version + 1
+        instant, key = _now()
+        body, content = _stamp(resource, resource_type, id, new_version, instant)
+        await self._conn.batch(
+            [
+                (_UPDATE_RESOURCE, [(new_version, instant, key, False, self._d.content_param(content), rid)]),
+                self._history(rid, new_version, stored_partition, instant, key, False, content),
+                *delete_statements(rid),
+                *insert_statements(rid, self._indexer(body)),
+            ]
+        )
+        return StoredResource(resource_type, id, new_version, instant, stored_partition, content), False
+
+    async def delete(self, resource_type: str, id: str, scope: Scope) -> StoredResource | None:
+        current = await self._current(resource_type, id)
+        if current is None:
+            return None
+        rid, version, stored_partition, deleted = current
+        if deleted or not scope.allows(stored_partition):
+            return None
+        new_version = version + 1
+        instant, key = _now()
+        await self._conn.batch(
+            [
+                (_UPDATE_RESOURCE, [(new_version, instant, key, True, self._d.content_param(b""), rid)]),
+                self._history(rid, new_version, stored_partition, instant, key, True, b""),
+                *delete_statements(rid),
+            ]
+        )
+        return StoredResource(resource_type, id, new_version, instant, stored_partition, b"", deleted=True)
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _current(self, resource_type: str, id: str) -> tuple[int, int, str, bool] | None:
+        """rid, version, partition and deleted flag of the current row, locked for update."""
+        row = await self._conn.fetchone(
+            Sql(
+                "SELECT rid, version, partition, deleted FROM resource WHERE res_type = ? AND res_id = ?"
+                + self._d.for_update,
+                (resource_type, id),
+            )
+        )
+        if row is None:
+            return None
+        return int(row[0]), int(row[1]), str(row[2]), bool(row[3])
+
+    def _history(
+        self, rid: int, version: int, partition: str, instant: str, key: str, deleted: bool, content: bytes
+    ) -> BatchStatement:
+        return (
+            _INSERT_HISTORY,
+            [(rid, version, partition, instant, key, deleted, self._d.content_param(content))],
+        )
+
+
+def _resource_type(resource: dict[str, Any]) -> str:
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        raise OutcomeError.invalid("the resource has no resourceType", ["resourceType"])
+    return rtype
+
+
+def _now() -> tuple[str, str]:
+    """The FHIR instant of this write and its normalised key (fhir.search.model)."""
+    moment = datetime.now(UTC)
+    return moment.isoformat(timespec="microseconds"), moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _stamp(
+    resource: dict[str, Any], resource_type: str, id: str, version: int, instant: str
+) -> tuple[dict[str, Any], bytes]:
+    """The resource as stored: `resourceType`, `id`, `meta` first, meta keeping its other
+    elements (tags, profiles, source, security) with versionId/lastUpdated set."""
+    meta = resource.get("meta", {})
+    if not isinstance(meta, dict):
+        raise OutcomeError.invalid("meta must be an object", [f"{resource_type}.meta"])
+    body: dict[str, Any] = {
+        "resourceType": resource_type,
+        "id": id,
+        "meta": {**meta, "versionId": str(version), "lastUpdated": instant},
+    }
+    for name, value in resource.items():
+        if name not in body:
+            body[name] = value
+    return body, orjson.dumps(body)
