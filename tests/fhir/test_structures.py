@@ -85,17 +85,19 @@ def test_required_small_bindings_carry_their_codes() -> None:
     patient = structures().get("Patient")
     observation = structures().get("Observation")
     assert patient is not None and observation is not None
-    assert patient.elements["gender"].codes == {"male", "female", "other", "unknown"}
-    assert observation.elements["status"].codes == {
-        "registered",
-        "preliminary",
-        "final",
-        "amended",
-        "corrected",
-        "cancelled",
-        "entered-in-error",
-        "unknown",
-    }
+    assert patient.elements["gender"].codes == frozenset({"male", "female", "other", "unknown"})
+    assert observation.elements["status"].codes == frozenset(
+        {
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    )
     # Patient.language is bound to all languages (not enumerable), so no codes are kept.
     assert patient.elements["language"].codes is None
 
