@@ -219,7 +219,10 @@ def _dates_of_period(period: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _number_bounds(value: Any) -> tuple[float, float] | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return number_range(value)
+    try:
+        return number_range(value)
+    except ValueError:  # not finite
+        return None
 
 
 def _numbers(param: str, item: Any) -> Iterator[IndexValue]:

@@ -79,7 +79,7 @@ def unescape(text: str) -> str:
 
 def _split_prefix(text: str, code: str) -> tuple[Prefix, str]:
     head = text[:2]
-    if len(text) > 2 and head.isalpha():
+    if len(text) > 2 and head.isalpha() and (text[2].isdigit() or text[2] in "+-."):
         if head not in _PREFIXES:
             raise OutcomeError.invalid(
                 f"{head!r} is not a search prefix (eq ne gt lt ge le sa eb ap) in {code}={text}", [code]

@@ -10,24 +10,31 @@ The model treats the ranges as inclusive at both ends.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import math
+import re
+from decimal import Decimal
 
 __all__ = ["decimal_range", "number_range"]
+
+_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 
 
 def decimal_range(text: str) -> tuple[float, float, float]:
     """`(value, low, high)` for a decimal written as `text`.  Raises ValueError on text that
     is not a finite decimal."""
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
+    if _DECIMAL_RE.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a decimal number")
+    number = Decimal(text)
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # finite decimals have an integer exponent
-    half = Decimal(5).scaleb(exponent - 1)
-    return float(number), float(number - half), float(number + half)
+    try:
+        half = Decimal(5).scaleb(exponent - 1)
+        bounds = float(number), float(number - half), float(number + half)
+    except ArithmeticError:
+        raise ValueError(f"{text!r} is out of range") from None
+    if not all(map(math.isfinite, bounds)):
+        raise ValueError(f"{text!r} is out of range")
+    return bounds
 
 
 def number_range(value: int | float) -> tuple[float, float]:
