@@ -212,6 +212,19 @@ def ext(**value: Any) -> list[dict[str, Any]]:
         (patient(extension=ext(valueOid="1.2.3")), "Patient.extension[0].valueOid", IssueType.VALUE),
         (patient(extension=ext(valueUuid="urn:uuid:XYZ")), "Patient.extension[0].valueUuid", IssueType.VALUE),
         (patient(photo=[{"data": "!!!!"}]), "Patient.photo[0].data", IssueType.VALUE),
+        (patient(photo=[{"data": "aGVsbG8"}]), "Patient.photo[0].data", IssueType.VALUE),
+        # a near-miss that makes the R4 regex backtrack exponentially is rejected promptly
+        (
+            patient(photo=[{"data": " ".join(["AAAA"] * 40) + "  !"}]),
+            "Patient.photo[0].data",
+            IssueType.VALUE,
+        ),
+        (patient(text={"status": "generated", "div": "<p>x</p>"}), "Patient.text.div", IssueType.VALUE),
+        (
+            patient(text={"status": "made-up", "div": "<div>x</div>"}),
+            "Patient.text.status",
+            IssueType.CODE_INVALID,
+        ),
         (patient(active="yes"), "Patient.active", IssueType.STRUCTURE),
         (patient(name=[{"family": ""}]), "Patient.name[0].family", IssueType.INVARIANT),
         (patient(name=[{"family": "   "}]), "Patient.name[0].family", IssueType.INVARIANT),
@@ -231,7 +244,7 @@ def test_valid_primitive_edge_values() -> None:
             {"url": "http://example.org/b", "valueDateTime": "2019"},
             {"url": "http://example.org/c", "valueInstant": "2015-02-07T13:28:17.239+02:00"},
             {"url": "http://example.org/d", "valueUuid": "urn:uuid:c757873d-ec9a-4326-a141-556f43239520"},
-            {"url": "http://example.org/e", "valueBase64Binary": "aGVsbG8="},
+            {"url": "http://example.org/e", "valueBase64Binary": "aGVs\n bG8="},
             {"url": "http://example.org/f", "valueDecimal": 1e-3},
         ],
     )
