@@ -1,0 +1,119 @@
+"""`create_app`: the ASGI application for one repository and one set of settings.
+
+FastAPI (over bare Starlette) for the OpenAPI page at `/docs` that the demo points people to.
+The FHIR surface is two catch-all routes, `/fhir` and `/fhir/{path}`, registered once per
+method so each method has its own operation in the OpenAPI document; the router behind them
+does all FHIR routing (http://hl7.org/fhir/R4/http.html).  The application's lifespan opens the
+repository (connecting and migrating) and closes it on shutdown, so a server never answers
+before its store is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from yilian.api.body import BodyLimits
+from yilian.api.endpoint import FhirEndpoint
+from yilian.api.errors import install_error_handlers
+from yilian.api.request import FHIR_PREFIX
+from yilian.config import Settings
+from yilian.router.router import FhirRouter
+from yilian.router.settings import RouterSettings
+from yilian.store.base import Repository
+
+__all__ = ["create_app"]
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/fhir+json": {"schema": {"type": "object"}},
+            "application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        },
+    }
+}
+_DESCRIPTION = """A FHIR R4 server for a regional medical alliance (医联体).
+
+* `/fhir/` is the alliance-wide base: it reads every member institution's records.
+* `/fhir/{institution}/` is one institution's base: it reads and writes that institution only.
+* `GET /fhir/metadata` describes what the server supports (a CapabilityStatement).
+
+Everything under `/fhir` is FHIR REST (http://hl7.org/fhir/R4/http.html): bodies are
+`application/fhir+json`, errors are OperationOutcome resources.
+"""
+
+
+def create_app(settings: Settings, repository: Repository) -> FastAPI:
+    """The application serving `repository` as configured by `settings`."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await repository.open()
+        try:
+            yield
+        finally:
+            await repository.close()
+
+    app = FastAPI(
+        title="yilian FHIR R4 server",
+        description=_DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    router = FhirRouter(
+        repository,
+        RouterSettings(
+            default_count=settings.default_count,
+            max_count=settings.max_count,
+            default_handling=settings.default_handling,
+        ),
+    )
+    endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth))
+    _add_fhir_routes(app, endpoint)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs", status_code=307)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness check")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def _add_fhir_routes(app: FastAPI, endpoint: FhirEndpoint) -> None:
+    async def base(request: Request) -> Response:
+        return await endpoint(request, "")
+
+    async def below(request: Request, path: str) -> Response:
+        return await endpoint(request, path)
+
+    handlers: tuple[tuple[str, Callable[..., Awaitable[Response]], str], ...] = (
+        (FHIR_PREFIX, base, "base"),
+        (FHIR_PREFIX + "/{path:path}", below, "path"),
+    )
+    for route, handler, kind in handlers:
+        for method in _METHODS:
+            app.add_api_route(
+                route,
+                handler,
+                methods=[method],
+                name=f"fhir_{kind}_{method.lower()}",
+                summary=f"FHIR {method} {route}",
+                tags=["FHIR"],
+                response_class=Response,
+                openapi_extra=_BODY_DOC if method in _WITH_BODY else None,
+            )

@@ -1,0 +1,59 @@
+"""The FHIR endpoint: one HTTP request in, one `FhirRouter.handle` call, one HTTP response out.
+
+Everything FHIR-specific (routing, interactions, status kinds) is the router's; this class
+only translates.  The response carries the router's headers (ETag, Location, Last-Modified,
+Content-Location), the body as orjson-serialised `application/fhir+json`, no body at all for
+204/304 or an interaction that returned none (`Prefer: return=minimal`), and for HEAD the
+headers of the equivalent GET without its body (http://hl7.org/fhir/R4/http.html#read).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from yilian.api.body import BodyLimits
+from yilian.api.errors import internal_error_response, outcome_response
+from yilian.api.negotiation import RESPONSE_MEDIA_TYPE, Rendering
+from yilian.api.request import build_fhir_request
+from yilian.fhir.outcome import OutcomeError
+from yilian.router.router import FhirRouter
+from yilian.router.status import status_code
+from yilian.router.types import FhirResponse
+
+__all__ = ["FhirEndpoint", "http_response"]
+
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+class FhirEndpoint:
+    """Serves `/fhir` and everything under it for one router."""
+
+    def __init__(self, router: FhirRouter, limits: BodyLimits) -> None:
+        self.router = router
+        self.limits = limits
+
+    async def __call__(self, request: Request, rest: str) -> Response:
+        head = request.method == "HEAD"
+        pretty = request.query_params.get("_pretty") == "true"
+        try:
+            incoming = await build_fhir_request(request, rest, self.limits)
+            result = await self.router.handle(incoming.fhir)
+        except OutcomeError as exc:
+            return outcome_response(exc, pretty=pretty, head=head)
+        except Exception as exc:  # a bug: logged with its traceback, answered without it
+            return internal_error_response(exc, pretty=pretty, head=head)
+        return http_response(result, incoming.rendering, head=head)
+
+
+def http_response(result: FhirResponse, rendering: Rendering, *, head: bool = False) -> Response:
+    """Render a router result as HTTP."""
+    status = status_code(result.outcome)
+    headers = dict(result.headers)
+    if status in _NO_BODY_STATUS or result.body is None:
+        return Response(None, status_code=status, headers=headers)
+    body = rendering.dumps(result.body)
+    if head:
+        headers["content-length"] = str(len(body))
+        return Response(None, status_code=status, headers=headers, media_type=RESPONSE_MEDIA_TYPE)
+    return Response(body, status_code=status, headers=headers, media_type=RESPONSE_MEDIA_TYPE)

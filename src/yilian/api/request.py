@@ -1,0 +1,91 @@
+"""HTTP request -> `FhirRequest`: base resolution, path, query, headers and body.
+
+Base resolution (http://hl7.org/fhir/R4/http.html#root): everything under `/fhir/` is FHIR.
+When the first segment looks like an institution code (`^[a-z0-9][a-z0-9-]*$`) and is not a
+reserved word, it selects that institution's base `/fhir/{code}/`; otherwise the request is on
+the alliance-wide base `/fhir/`.  Resource types begin with an upper-case letter and system
+segments (`_history`, `_search`, `$operation`) with `_` or `$`, so the only word that needs
+reserving is `metadata`.  Whether the institution exists is the router's question, not this
+module's: it only reads the URL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from yilian.api.body import BodyLimits, parse_body, read_limited
+from yilian.api.negotiation import FORMAT_PARAMETERS, Rendering, negotiate
+from yilian.router.types import FhirRequest
+
+__all__ = ["FHIR_PREFIX", "RESERVED_SEGMENTS", "build_fhir_request", "split_base"]
+
+FHIR_PREFIX = "/fhir"
+RESERVED_SEGMENTS = frozenset({"metadata"})
+_INSTITUTION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    """What the endpoint needs: the router's request and how to render the answer."""
+
+    fhir: FhirRequest
+    rendering: Rendering
+
+
+def split_base(rest: str) -> tuple[str | None, tuple[str, ...]]:
+    """(institution code or None, path segments after the base) for the part after `/fhir/`."""
+    segments = tuple(s for s in rest.split("/") if s)
+    if segments and _INSTITUTION.fullmatch(segments[0]) and segments[0] not in RESERVED_SEGMENTS:
+        return segments[0], segments[1:]
+    return None, segments
+
+
+def base_url(request: Request, partition: str | None) -> str:
+    """The absolute base of this request (`http://host:port/fhir[/code]`), from the Host
+    header the client used, so Location headers and Bundle links point where it connected."""
+    host = request.headers.get("host") or request.url.netloc
+    root = request.scope.get("root_path", "").rstrip("/")
+    base = f"{request.url.scheme}://{host}{root}{FHIR_PREFIX}"
+    return f"{base}/{partition}" if partition else base
+
+
+async def build_fhir_request(request: Request, rest: str, limits: BodyLimits) -> IncomingRequest:
+    """Read and check everything about an HTTP request the router must not have to."""
+    method = request.method.upper()
+    partition, path = split_base(rest)
+    query = [(k, v) for k, v in request.query_params.multi_items()]
+    headers = {k.lower(): v for k, v in _joined_headers(request)}
+    rendering = negotiate(query, headers)
+    body = None
+    if method in ("POST", "PUT", "PATCH"):
+        raw = await read_limited(request.stream(), headers.get("content-length"), limits.max_bytes)
+        parsed = parse_body(
+            raw,
+            headers.get("content-type"),
+            method=method,
+            is_search=bool(path) and path[-1] == "_search",
+            limits=limits,
+        )
+        body = parsed.json
+        query.extend(parsed.form)
+    fhir = FhirRequest(
+        method="GET" if method == "HEAD" else method,
+        path=path,
+        partition=partition,
+        query=tuple((k, v) for k, v in query if k not in FORMAT_PARAMETERS),
+        headers=headers,
+        body=body,
+        base_url=base_url(request, partition),
+    )
+    return IncomingRequest(fhir, rendering)
+
+
+def _joined_headers(request: Request) -> list[tuple[str, str]]:
+    """Headers with repeated names joined by `, ` (RFC 9110 section 5.3)."""
+    merged: dict[str, str] = {}
+    for key, value in request.headers.items():
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return list(merged.items())

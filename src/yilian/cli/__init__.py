@@ -1,0 +1,1 @@
+"""The `yilian` command line (Typer): the composition root of the application."""

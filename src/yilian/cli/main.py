@@ -1,0 +1,173 @@
+"""The `yilian` command: serve, demo, and institution registration.
+
+This module is the composition root: it resolves `Settings` (defaults < TOML file < `YILIAN_*`
+environment < command-line options), opens the repository through `store.factory` and hands
+both to the api or the alliance functions.  It holds no FHIR or domain logic of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from yilian.alliance import list_institutions, register_institution, remove_institution
+from yilian.cli.demo import load_sample
+from yilian.cli.serve import run_server
+from yilian.config import Settings, SettingsError, load_settings
+from yilian.fhir.outcome import OutcomeError
+from yilian.store.base import Repository
+from yilian.store.factory import open_repository
+
+__all__ = ["app"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="yilian",
+    help="yilian: a FHIR R4 server for regional medical alliances (医联体).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
+app.add_typer(institution_app, name="institution")
+
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql://user@host/db")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (default: $YILIAN_CONFIG)", dir_okay=False)
+]
+DEMO_DB = "sqlite:///./yilian-demo.db"
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file=config, overrides=overrides)
+    except SettingsError as exc:
+        errors.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _with_repository(url: str, work: Callable[[Repository], Awaitable[T]]) -> T:
+    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1."""
+
+    async def run() -> T:
+        repository = open_repository(url)
+        await repository.open()
+        try:
+            return await work(repository)
+        finally:
+            await repository.close()
+
+    try:
+        return anyio.run(run)
+    except OutcomeError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+    log_level: Annotated[str | None, typer.Option(help="critical, error, warning, info, debug")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the FHIR API at http://HOST:PORT/fhir/."""
+    settings = _settings(config, db_url=db, host=host, port=port, workers=workers, log_level=log_level)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"yilian serving [bold]{settings.db_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
+    run_server(settings)
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option("--db", help="SQLite file to create or reuse")] = DEMO_DB,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server after loading the sample")
+    ] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Load the sample alliance into an embedded SQLite file and serve it."""
+    settings = _settings(config, db_url=db, host=host, port=port, workers=1)
+    base = f"http://{settings.host}:{settings.port}"
+    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"))
+
+    table = Table(title="Sample alliance (synthetic data)")
+    table.add_column("institution")
+    table.add_column("name")
+    table.add_column("FHIR base")
+    table.add_column("resources loaded", justify="right")
+    for inst in loaded:
+        table.add_row(inst.code, inst.name, f"{base}/fhir/{inst.code}/", str(inst.entries or "already there"))
+    console.print(table)
+    console.print(f"Alliance-wide FHIR base: [cyan]{base}/fhir/[/cyan]")
+    console.print(f"OpenAPI docs:            [cyan]{base}/docs[/cyan]")
+    console.print(f"Database:                {settings.db_url}")
+    console.print("Try:")
+    console.print(
+        f"  curl -sG '{base}/fhir/{loaded[0].code}/Patient' --data-urlencode 'family=王' -d _count=5",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if serve_after:
+        run_server(settings)
+
+
+@institution_app.command("add")
+def institution_add(
+    code: Annotated[str, typer.Argument(help="Institution code: lowercase letters, digits, hyphens")],
+    name: Annotated[str, typer.Option("--name", help="Display name, e.g. 青溪县人民医院")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Register an institution: its partition and its Organization resource."""
+    settings = _settings(config, db_url=db)
+    partition = _with_repository(settings.db_url, lambda repo: register_institution(repo, code, name))
+    console.print(
+        f"registered [bold]{partition.code}[/bold] ({partition.name}), "
+        f"Organization/{partition.organization_id}; FHIR base /fhir/{partition.code}/"
+    )
+
+
+@institution_app.command("list")
+def institution_list(db: DbOption = None, config: ConfigOption = None) -> None:
+    """List registered institutions."""
+    settings = _settings(config, db_url=db)
+    partitions = _with_repository(settings.db_url, list_institutions)
+    if not partitions:
+        console.print("no institutions registered")
+        return
+    table = Table()
+    table.add_column("code")
+    table.add_column("name")
+    table.add_column("organization")
+    for p in partitions:
+        table.add_row(p.code, p.name, f"Organization/{p.organization_id}" if p.organization_id else "")
+    console.print(table)
+
+
+@institution_app.command("remove")
+def institution_remove(
+    code: Annotated[str, typer.Argument(help="Code of the institution to remove")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Unregister an institution (refused while it still holds records)."""
+    settings = _settings(config, db_url=db)
+    removed = _with_repository(settings.db_url, lambda repo: remove_institution(repo, code))
+    console.print(f"removed [bold]{removed.code}[/bold] ({removed.name})")
