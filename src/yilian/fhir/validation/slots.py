@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from yilian.fhir.definitions.structures import ElementDef, StructureTable, TypeRef
+from yilian.fhir.validation.primitives import PrimitiveCheck, PrimitiveCheckers
 
 __all__ = ["Kind", "Slot", "SlotTable", "SlotTables"]
 
@@ -44,6 +44,8 @@ class Slot:
     choice: str = ""
     targets: frozenset[str] = frozenset()
     codes: frozenset[str] | None = None
+    #: the compiled check of a primitive slot's value
+    check: PrimitiveCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,8 @@ class SlotTable:
     """The properties of one structure, and which elements are required (min >= 1)."""
 
     structure: str
-    slots: Mapping[str, Slot]
+    #: a plain dict (read-only by convention): looked up once per JSON property
+    slots: dict[str, Slot]
     #: (element, the property names any of which satisfies it)
     required: tuple[tuple[ElementDef, tuple[str, ...]], ...]
 
@@ -63,8 +66,9 @@ def _choice_suffix(code: str) -> str:
 class SlotTables:
     """Builds and caches a `SlotTable` per structure name."""
 
-    def __init__(self, table: StructureTable) -> None:
+    def __init__(self, table: StructureTable, checkers: PrimitiveCheckers) -> None:
         self._table = table
+        self._checkers = checkers
         self._cache: dict[str, SlotTable] = {}
 
     def get(self, structure: str) -> SlotTable | None:
@@ -91,7 +95,7 @@ class SlotTables:
                 names.extend(self._add(slots, element.name, element, element.types[0], ""))
             if element.min > 0:
                 required.append((element, tuple(names)))
-        return SlotTable(structure, MappingProxyType(slots), tuple(required))
+        return SlotTable(structure, slots, tuple(required))
 
     def _add(
         self, slots: dict[str, Slot], name: str, element: ElementDef, t: TypeRef, choice: str
@@ -99,7 +103,8 @@ class SlotTables:
         many = element.is_array
         if self._table.is_primitive(t.code):
             codes = element.codes if t.code == "code" else None
-            slots[name] = Slot(name, element, Kind.PRIMITIVE, t.code, many, choice, t.targets, codes)
+            check = self._checkers.get(t.code)
+            slots[name] = Slot(name, element, Kind.PRIMITIVE, t.code, many, choice, t.targets, codes, check)
             slots["_" + name] = Slot(name, element, Kind.EXTENSION_SIBLING, "Element", many, choice)
             return [name, "_" + name]
         kind = Kind.RESOURCE if t.code == "Resource" else Kind.COMPLEX

@@ -45,8 +45,8 @@ class Validator:
     def __init__(self, table: StructureTable, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         self.table = table
         self.max_depth = max_depth
-        self.slots = SlotTables(table)
         self.primitives = PrimitiveCheckers(table.primitives)
+        self.slots = SlotTables(table, self.primitives)
         self.resource_types = table.resource_types
 
     def validate(self, resource: Any) -> list[Issue]:
@@ -69,10 +69,12 @@ class Validator:
 class _Run:
     """The state of one validation: the issues found so far."""
 
-    __slots__ = ("deep_reported", "issues", "v")
+    __slots__ = ("deep_reported", "issues", "max_depth", "tables", "v")
 
     def __init__(self, v: Validator) -> None:
         self.v = v
+        self.max_depth = v.max_depth
+        self.tables = v.slots
         self.issues: list[Issue] = []
         self.deep_reported = False
 
@@ -157,10 +159,10 @@ class _Run:
         is_resource: bool,
     ) -> None:
         """Validate the properties of one JSON object against a structure."""
-        if depth >= self.v.max_depth:
+        if depth >= self.max_depth:
             self.too_deep(path)
             return
-        table = self.v.slots.get(structure)
+        table = self.tables.get(structure)
         if table is None:  # a structure the table lacks: a generator bug, not a client error
             return
         if not obj:
@@ -262,7 +264,7 @@ class _Run:
             if value is None:
                 self.error(IssueType.STRUCTURE, "null is not a valid value", path)
                 return
-            check = self.v.primitives.get(slot.type_code)
+            check = slot.check
             found = check(value) if check is not None else None
             if found is not None:
                 self.finding(found, path)
