@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from yilian.alliance import list_institutions, register_institution, remove_institution
@@ -53,7 +54,7 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config_file=config, overrides=overrides)
     except SettingsError as exc:
-        errors.print(f"[red]invalid settings:[/red] {exc}")
+        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
         raise typer.Exit(2) from None
 
 
@@ -62,17 +63,34 @@ def _with_repository(url: str, work: Callable[[Repository], Awaitable[T]]) -> T:
 
     async def run() -> T:
         repository = open_repository(url)
-        await repository.open()
+        try:
+            await repository.open()
+        except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
+            raise _CannotOpenError(f"cannot open {url}: {type(exc).__name__}: {exc}") from exc
         try:
             return await work(repository)
         finally:
             await repository.close()
 
+    _check_url(url)
     try:
         return anyio.run(run)
-    except OutcomeError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+    except (OutcomeError, _CannotOpenError) as exc:
+        errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
+
+
+class _CannotOpenError(Exception):
+    """The database could not be reached or opened."""
+
+
+def _check_url(url: str) -> None:
+    """Exit with status 2 and a clear message if no backend takes `url` (nothing connects)."""
+    try:
+        open_repository(url)
+    except ValueError as exc:
+        errors.print("[red]invalid database URL:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -86,6 +104,7 @@ def serve(
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir/."""
     settings = _settings(config, db_url=db, host=host, port=port, workers=workers, log_level=log_level)
+    _check_url(settings.db_url)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.db_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
     run_server(settings)
@@ -107,16 +126,20 @@ def demo(
     loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"))
 
     table = Table(title="Sample alliance (synthetic data)")
-    table.add_column("institution")
-    table.add_column("name")
-    table.add_column("FHIR base")
+    table.add_column("institution", no_wrap=True)
+    table.add_column("name", no_wrap=True)
     table.add_column("resources loaded", justify="right")
     for inst in loaded:
-        table.add_row(inst.code, inst.name, f"{base}/fhir/{inst.code}/", str(inst.entries or "already there"))
+        table.add_row(inst.code, escape(inst.name), str(inst.entries or "already there"))
     console.print(table)
-    console.print(f"Alliance-wide FHIR base: [cyan]{base}/fhir/[/cyan]")
-    console.print(f"OpenAPI docs:            [cyan]{base}/docs[/cyan]")
-    console.print(f"Database:                {settings.db_url}")
+    lines = [
+        ("Alliance-wide FHIR base", f"{base}/fhir/"),
+        *((f"FHIR base of {inst.code}", f"{base}/fhir/{inst.code}/") for inst in loaded),
+        ("OpenAPI docs", f"{base}/docs"),
+        ("Database", settings.db_url),
+    ]
+    for label, value in lines:
+        console.print(f"{label + ':':<34} [cyan]{escape(value)}[/cyan]", soft_wrap=True)
     console.print("Try:")
     console.print(
         f"  curl -sG '{base}/fhir/{loaded[0].code}/Patient' --data-urlencode 'family=王' -d _count=5",
@@ -139,7 +162,7 @@ def institution_add(
     settings = _settings(config, db_url=db)
     partition = _with_repository(settings.db_url, lambda repo: register_institution(repo, code, name))
     console.print(
-        f"registered [bold]{partition.code}[/bold] ({partition.name}), "
+        f"registered [bold]{partition.code}[/bold] ({escape(partition.name)}), "
         f"Organization/{partition.organization_id}; FHIR base /fhir/{partition.code}/"
     )
 
@@ -157,7 +180,9 @@ def institution_list(db: DbOption = None, config: ConfigOption = None) -> None:
     table.add_column("name")
     table.add_column("organization")
     for p in partitions:
-        table.add_row(p.code, p.name, f"Organization/{p.organization_id}" if p.organization_id else "")
+        table.add_row(
+            p.code, escape(p.name), f"Organization/{p.organization_id}" if p.organization_id else ""
+        )
     console.print(table)
 
 
@@ -170,4 +195,4 @@ def institution_remove(
     """Unregister an institution (refused while it still holds records)."""
     settings = _settings(config, db_url=db)
     removed = _with_repository(settings.db_url, lambda repo: remove_institution(repo, code))
-    console.print(f"removed [bold]{removed.code}[/bold] ({removed.name})")
+    console.print(f"removed [bold]{removed.code}[/bold] ({escape(removed.name)})")
