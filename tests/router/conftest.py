@@ -23,8 +23,6 @@ async def client(store_url: str) -> AsyncIterator[Client]:
         if partition.code not in known:
             await repository.add_partition(partition)
     try:
-        yield Client(
-            FhirRouter(repository, RouterSettings(default_count=20, max_count=100, max_bundle_entries=50))
-        )
+        yield Client(FhirRouter(repository, RouterSettings(default_count=20, max_count=100)))
     finally:
         await repository.close()
