@@ -388,3 +388,54 @@ def test_synthea_resources_index_what_their_json_holds(shared_data: Path) -> Non
             checked[rtype] += 1
         assert len(values) == len(set(values))
     assert all(checked.values()), checked
+
+
+def _every_value_unskipped(resource: dict[str, Any]) -> set[IndexValue]:
+    """index_values without its skip-by-absent-member shortcut, for comparison."""
+    params = registry().for_type(resource["resourceType"]).values()
+    return {v for p in params if p.code not in ("_id", "_lastUpdated") for v in values_for(p, resource)}
+
+
+@pytest.mark.shared_data
+def test_skipping_absent_members_changes_nothing(shared_data: Path) -> None:
+    resources = _synthea_resources(shared_data)[:400] + _official_examples(shared_data)
+    for res in resources:
+        assert set(index_values(res)) == _every_value_unskipped(res), res["resourceType"]
+
+
+def _official_examples(shared_data: Path) -> list[dict[str, Any]]:
+    folder = shared_data / "fhirpath-r4-tests" / "input-json"
+    examples = [orjson.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
+    bulk = shared_data / "synthea-r4-bulk-ndjson"
+    for path in sorted(bulk.glob("*.ndjson")):
+        lines = path.read_bytes().splitlines()[:20]
+        examples.extend(orjson.loads(line) for line in lines if line.strip())
+    return [e for e in examples if isinstance(e, dict) and "resourceType" in e]
+
+
+@pytest.mark.shared_data
+def test_official_examples(shared_data: Path) -> None:
+    folder = shared_data / "fhirpath-r4-tests" / "input-json"
+    patient = orjson.loads((folder / "patient-example.json").read_bytes())
+    values = index_values(patient)
+    assert TokenValue("identifier", "urn:oid:1.2.36.146.595.217.0.1", "12345", None) in [
+        TokenValue(v.param, v.system, v.code)
+        for v in _by_param(values, "identifier")
+        if isinstance(v, TokenValue)
+    ]
+    assert TokenValue(
+        "identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203", "MR|12345"
+    ) in _by_param(values, "identifier:of-type")
+    assert {v.value for v in _by_param(values, "given") if isinstance(v, StringValue)} >= {"Peter", "James"}
+    assert _by_param(values, "birthdate") == [
+        DateValue("birthdate", "1974-12-25T00:00:00.000000", "1974-12-25T23:59:59.999999")
+    ]
+    assert ReferenceValue("organization", target_type="Organization", target_id="1") in values
+    obs = orjson.loads((folder / "observation-example.json").read_bytes())
+    obs_values = index_values(obs)
+    assert TokenValue("code", "http://loinc.org", "29463-7", "body weight") in obs_values
+    (weight,) = _by_param(obs_values, "value-quantity")
+    assert isinstance(weight, QuantityValue) and weight.code == "[lb_av]" and weight.low < 185 < weight.high
+    for example in _official_examples(shared_data):
+        for value in index_values(example):
+            assert value.param  # every resource extracts without raising

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from yilian.fhir.definitions import SearchParameterDef, registry
@@ -34,7 +34,14 @@ from yilian.fhir.search.model import (
     UriValue,
     normalize_string,
 )
-from yilian.fhir.search.pathexpr import Evaluator, compile_path, reference_type, uses_resource
+from yilian.fhir.search.pathexpr import (
+    Evaluator,
+    choice_stems,
+    compile_path,
+    reference_type,
+    top_level_names,
+    uses_resource,
+)
 from yilian.fhir.search.precision import number_range
 
 __all__ = ["index_values", "values_for"]
@@ -53,11 +60,20 @@ Extractor = Callable[[dict[str, Any]], list[IndexValue]]
 # --------------------------------------------------------------------------- converters
 
 
+@lru_cache(maxsize=65536)
+def _normalized(text: str) -> str:
+    """`normalize_string`, with an exact shortcut for ASCII (no accents, casefold is lower)
+    and a cache, since displays and names repeat across resources."""
+    if text.isascii():
+        return " ".join(text.lower().split())
+    return normalize_string(text)
+
+
 def _strings(param: str, item: Any) -> Iterator[IndexValue]:
     """string <- string/markdown, and the text parts of HumanName and Address."""
     if isinstance(item, str):
         if item:
-            yield StringValue(param, item, normalize_string(item))
+            yield StringValue(param, item, _normalized(item))
         return
     if not isinstance(item, dict):
         return
@@ -66,11 +82,11 @@ def _strings(param: str, item: Any) -> Iterator[IndexValue]:
         value = item.get(key)
         for text in value if isinstance(value, list) else (value,):
             if isinstance(text, str) and text:
-                yield StringValue(param, text, normalize_string(text))
+                yield StringValue(param, text, _normalized(text))
 
 
 def _display(text: Any) -> str | None:
-    return normalize_string(text) if isinstance(text, str) and text else None
+    return _normalized(text) if isinstance(text, str) and text else None
 
 
 def _coding(param: str, coding: Any) -> TokenValue | None:
@@ -180,8 +196,12 @@ def _references(param: str, item: Any) -> Iterator[IndexValue]:
 
 
 def _date_bounds(text: Any) -> tuple[str, str] | None:
-    if not isinstance(text, str):
-        return None
+    return _cached_date_range(text) if isinstance(text, str) else None
+
+
+@lru_cache(maxsize=16384)
+def _cached_date_range(text: str) -> tuple[str, str] | None:
+    """`date_range`, cached: one event's time recurs across its Encounter, Claim, EOB..."""
     try:
         return date_range(text)
     except ValueError:
@@ -326,7 +346,8 @@ def _composite(param: SearchParameterDef) -> Extractor:
         out: list[IndexValue] = []
         for element in base([resource]):
             per_component: list[list[IndexValue]] = []
-            for comp_code, evaluate, from_resource, convert in parts:
+            # Last component first: it is usually the value, the one most often absent.
+            for comp_code, evaluate, from_resource, convert in reversed(parts):
                 found = evaluate([resource] if from_resource else [element])
                 # A text-only token (CodeableConcept.text) has no code to combine on.
                 values = [v for item in found for v in convert(comp_code, item) if not _text_only(v)]
@@ -334,6 +355,7 @@ def _composite(param: SearchParameterDef) -> Extractor:
                     break
                 per_component.append(list(dict.fromkeys(values)))
             else:
+                per_component.reverse()
                 out.extend(CompositeValue(code, combo) for combo in itertools.product(*per_component))
         return out
 
@@ -355,11 +377,30 @@ def _extractor(param: SearchParameterDef) -> Extractor | None:
     return _simple(param.code, compile_path(param.expression, param.resource_type), convert)
 
 
+def _requirements(param: SearchParameterDef) -> tuple[frozenset[str], ...] | None:
+    """Sets of top-level members of which the resource must have at least one each for the
+    parameter to yield anything; () when unknown (always run), None when it never can."""
+    names = top_level_names(param.expression, param.resource_type)
+    if names is not None and not names:
+        return None
+    if param.type != "composite" or param.expression != param.resource_type:
+        return (names,) if names is not None else ()
+    # A composite over the resource itself needs every component present.
+    parts = [top_level_names(c.expression, param.resource_type) for c in param.components]
+    return tuple(p for p in parts if p is not None)
+
+
 @cache
-def _extractors(resource_type: str) -> tuple[Extractor, ...]:
-    """Every parameter's compiled extractor for `resource_type`, built once per process."""
-    built = (_extractor(p) for p in registry().for_type(resource_type).values())
-    return tuple(e for e in built if e is not None)
+def _extractors(resource_type: str) -> tuple[tuple[tuple[frozenset[str], ...], Extractor], ...]:
+    """Every parameter's compiled extractor for `resource_type`, built once per process, with
+    what the resource must hold for it to be worth running."""
+    built: list[tuple[tuple[frozenset[str], ...], Extractor]] = []
+    for param in registry().for_type(resource_type).values():
+        extractor = _extractor(param)
+        requirements = _requirements(param)
+        if extractor is not None and requirements is not None:
+            built.append((requirements, extractor))
+    return tuple(built)
 
 
 def values_for(param: SearchParameterDef, resource: dict[str, Any]) -> list[IndexValue]:
@@ -375,7 +416,10 @@ def index_values(resource: dict[str, Any]) -> list[IndexValue]:
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str):
         return []
+    stems = choice_stems(rtype)
+    present = {stems.get(key, key) for key in resource}
     out: list[IndexValue] = []
-    for extract in _extractors(rtype):
-        out.extend(extract(resource))
+    for requirements, extract in _extractors(rtype):
+        if all(not names.isdisjoint(present) for names in requirements):
+            out.extend(extract(resource))
     return list(dict.fromkeys(out))

@@ -23,9 +23,20 @@ import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-__all__ = ["Evaluator", "UnsupportedPath", "compile_path", "reference_type", "uses_resource"]
+from yilian.fhir.definitions import structures
+
+__all__ = [
+    "Evaluator",
+    "UnsupportedPath",
+    "choice_stems",
+    "compile_path",
+    "reference_type",
+    "top_level_names",
+    "uses_resource",
+]
 
 Evaluator = Callable[[list[Any]], list[Any]]
 
@@ -52,6 +63,14 @@ _KEEPS_EMPTY: weakref.WeakSet[Evaluator] = weakref.WeakSet()
 def _keeps_empty(step: Evaluator) -> Evaluator:
     _KEEPS_EMPTY.add(step)
     return step
+
+
+# Plain member steps and the member they read, so a chain of them can be fused.
+_PLAIN_MEMBERS: weakref.WeakKeyDictionary[Evaluator, str] = weakref.WeakKeyDictionary()
+
+
+def _identity(items: list[Any]) -> list[Any]:
+    return items
 
 
 class UnsupportedPath(ValueError):
@@ -272,15 +291,52 @@ def _shape_is(item: Any, type_name: str) -> bool:
 
 def _flatten_into(out: list[Any], value: Any) -> None:
     if type(value) is list:
-        out.extend(v for v in value if v is not None)
+        # JSON arrays hold null only where a primitive's extension needs the slot.
+        out.extend(v for v in value if v is not None) if None in value else out.extend(value)
     elif value is not None:
         out.append(value)
+
+
+@cache
+def _choice_names() -> frozenset[str]:
+    """Every name that is a choice element (`value[x]`) somewhere in R4: only these need a
+    look for `valueQuantity` etc. when the plain name is absent."""
+    table = structures()
+    return frozenset(
+        element.base_name
+        for name in table.names()
+        if (structure := table.get(name)) is not None
+        for element in structure.elements.values()
+        if element.is_choice
+    )
+
+
+@cache
+def choice_stems(type_name: str) -> dict[str, str]:
+    """The JSON keys of `type_name`'s choice elements mapped to the element name
+    (`valueQuantity` -> `value`)."""
+    structure = structures().get(type_name)
+    stems: dict[str, str] = {}
+    for element in structure.elements.values() if structure is not None else ():
+        if element.is_choice:
+            for t in element.types:
+                stems[element.base_name + t.code[0].upper() + t.code[1:]] = element.base_name
+    return stems
 
 
 def _member(name: str) -> Evaluator:
     prefix_len = len(name)
 
-    def step(items: list[Any]) -> list[Any]:
+    def plain(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if type(item) is dict:
+                value = item.get(name)
+                if value is not None:
+                    _flatten_into(out, value)
+        return out
+
+    def choice(items: list[Any]) -> list[Any]:
         out: list[Any] = []
         for item in items:
             if type(item) is not dict:
@@ -289,12 +345,15 @@ def _member(name: str) -> Evaluator:
             if value is not None:
                 _flatten_into(out, value)
                 continue
-            for key, choice in item.items():  # a choice element, spelt valueQuantity etc.
+            for key, found in item.items():  # a choice element, spelt valueQuantity etc.
                 if key.startswith(name) and key[prefix_len:] in _CHOICE_TYPES:
-                    _flatten_into(out, choice)
+                    _flatten_into(out, found)
         return out
 
-    return _keeps_empty(step)
+    if name in _choice_names():
+        return _keeps_empty(choice)
+    _PLAIN_MEMBERS[plain] = name
+    return _keeps_empty(plain)
 
 
 def _choice_member(name: str, type_name: str) -> Evaluator:
@@ -346,9 +405,9 @@ class _Compiler:
     def head_ident(self, name: str, at_root: bool) -> Evaluator:
         if name[0].isupper():  # a type name: filters the context (`Patient.name`)
             if name in ("Resource", "DomainResource"):
-                return lambda items: items
+                return _identity
             if at_root and self.root_type is not None:
-                return (lambda items: items) if name == self.root_type else (lambda items: [])
+                return _identity if name == self.root_type else (lambda items: [])
             return lambda items: [i for i in items if type(i) is dict and i.get("resourceType") == name]
         return _member(name)
 
@@ -405,7 +464,7 @@ class _Compiler:
             "not": lambda items: [not items[0]] if len(items) == 1 and isinstance(items[0], bool) else [],
             "first": lambda items: items[:1],
             "last": lambda items: items[-1:],
-            "resolve": lambda items: items,
+            "resolve": _identity,
         }
         if name not in simple:
             raise UnsupportedPath(f"the function {name}() is not supported in {self.text!r}")
@@ -433,6 +492,9 @@ class _Compiler:
 def _chain(steps: list[Evaluator]) -> Evaluator:
     """Run `steps` one after the other; stop early once the collection is empty and every
     remaining step maps empty to empty (all but `exists`, `empty`, `is`, literals)."""
+    steps = _fuse_members([s for s in steps if s is not _identity])
+    if not steps:
+        return _identity
     if len(steps) == 1:
         return steps[0]
     preserving = [s in _KEEPS_EMPTY for s in steps]
@@ -447,6 +509,42 @@ def _chain(steps: list[Evaluator]) -> Evaluator:
         return items
 
     return run
+
+
+def _fuse_members(steps: list[Evaluator]) -> list[Evaluator]:
+    """Merge runs of plain member steps (`name.given`) into one loop, saving a call per step."""
+    out: list[Evaluator] = []
+    run: list[str] = []
+    for step in [*steps, None]:
+        name = _PLAIN_MEMBERS.get(step) if step is not None else None
+        if name is not None:
+            run.append(name)
+            continue
+        if len(run) == 1:
+            out.append(_member(run[0]))
+        elif run:
+            out.append(_member_path(tuple(run)))
+        run = []
+        if step is not None:
+            out.append(step)
+    return out
+
+
+def _member_path(names: tuple[str, ...]) -> Evaluator:
+    def walk(items: list[Any]) -> list[Any]:
+        for name in names:
+            out: list[Any] = []
+            for item in items:
+                if type(item) is dict:
+                    value = item.get(name)
+                    if value is not None:
+                        _flatten_into(out, value)
+            if not out:
+                return out
+            items = out
+        return items
+
+    return _keeps_empty(walk)
 
 
 def _index(index: int) -> Evaluator:
@@ -471,6 +569,40 @@ def _equals(left: list[Any], right: list[Any], negate: bool) -> list[Any]:
         a == b and type(a) is type(b) for a, b in zip(left, right, strict=True)
     )
     return [same != negate]
+
+
+def top_level_names(expression: str, root_type: str) -> frozenset[str] | None:
+    """The members of a `root_type` resource that `expression` starts from, so a caller can
+    skip it when none is present; None when that cannot be told (it may yield something from
+    any resource, like `Patient.deceased.exists() and ...` does)."""
+    return _top_names(_Parser(expression).parse(), root_type)
+
+
+def _top_names(node: _Node, root_type: str) -> frozenset[str] | None:
+    if isinstance(node, _Binary):
+        if node.op == "|":
+            left, right = _top_names(node.left, root_type), _top_names(node.right, root_type)
+            return None if left is None or right is None else left | right
+        return _top_names(node.left, root_type) if node.op == "as" else None
+    if isinstance(node, _Ident):
+        return frozenset({node.name}) if node.name[0].islower() else None
+    if not isinstance(node, _Path) or not isinstance(node.head, _Ident):
+        return None
+    head = node.head.name
+    if head[0].islower():
+        first_is_member = True
+        name = head
+    elif head in (root_type, "Resource", "DomainResource"):
+        first = node.steps[0] if node.steps else None
+        first_is_member = isinstance(first, _Ident)
+        name = first.name if isinstance(first, _Ident) else ""
+    else:
+        return frozenset()  # another type's path: never yields anything here
+    if not first_is_member:
+        return None
+    if any(isinstance(step, _Call) and step.name in ("exists", "empty", "not", "is") for step in node.steps):
+        return None
+    return frozenset({name})
 
 
 def uses_resource(expression: str) -> bool:
