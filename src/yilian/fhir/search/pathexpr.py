@@ -22,11 +22,22 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from yilian.fhir.definitions import structures
+from yilian.fhir.search.pathsyntax import (
+    Binary,
+    Call,
+    Ident,
+    Index,
+    Literal,
+    Node,
+    Path,
+    UnsupportedPath,
+    parse_path,
+    top_level_names,
+)
 
 __all__ = [
     "Evaluator",
@@ -50,9 +61,6 @@ _CHOICE_TYPE_NAMES = (
     "TriggerDefinition UsageContext Dosage Meta"
 )
 _CHOICE_TYPES = frozenset(_CHOICE_TYPE_NAMES.split())
-_TOKEN_RE = re.compile(
-    r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+(?:\.\d+)?)|(?P<id>%?[A-Za-z_]\w*)|(?P<op>!=|[.|()\[\],=]))"
-)
 _RESOURCE_TYPE_RE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
 
 
@@ -71,184 +79,6 @@ _PLAIN_MEMBERS: weakref.WeakKeyDictionary[Evaluator, str] = weakref.WeakKeyDicti
 
 def _identity(items: list[Any]) -> list[Any]:
     return items
-
-
-class UnsupportedPath(ValueError):
-    """An expression uses FHIRPath this compiler does not implement."""
-
-
-# --------------------------------------------------------------------------- AST
-
-
-@dataclass(frozen=True, slots=True)
-class _Ident:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Literal:
-    value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    name: str
-    args: tuple[_Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    index: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Path:
-    head: _Node
-    steps: tuple[_Ident | _Call | _Index, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Binary:
-    op: str  # "|", "and", "=", "!=", "as", "is"
-    left: _Node
-    right: _Node
-
-
-_Node = _Ident | _Literal | _Call | _Path | _Binary
-
-
-class _Parser:
-    """Recursive descent over FHIRPath precedence: `.`/`[]`, `is`/`as`, `|`, `=`/`!=`, `and`."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens: list[tuple[str, str]] = []
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            m = _TOKEN_RE.match(text, pos)
-            if m is None:
-                raise UnsupportedPath(f"cannot read {text[pos:]!r} in {text!r}")
-            kind = m.lastgroup or ""
-            self.tokens.append((kind, m.group(kind)))
-            pos = m.end()
-        self.i = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def take(self, value: str | None = None) -> tuple[str, str]:
-        tok = self.peek()
-        if tok is None or (value is not None and tok[1] != value):
-            raise UnsupportedPath(f"expected {value or 'more'} in {self.text!r}")
-        self.i += 1
-        return tok
-
-    def parse(self) -> _Node:
-        node = self.and_expr()
-        if self.peek() is not None:
-            raise UnsupportedPath(f"unexpected {self.peek()} in {self.text!r}")
-        return node
-
-    def and_expr(self) -> _Node:
-        node = self.eq_expr()
-        while self.peek() == ("id", "and"):
-            self.take()
-            node = _Binary("and", node, self.eq_expr())
-        return node
-
-    def eq_expr(self) -> _Node:
-        node = self.union_expr()
-        while (tok := self.peek()) is not None and tok[1] in ("=", "!="):
-            self.take()
-            node = _Binary(tok[1], node, self.union_expr())
-        return node
-
-    def union_expr(self) -> _Node:
-        node = self.type_expr()
-        while self.peek() == ("op", "|"):
-            self.take()
-            node = _Binary("|", node, self.type_expr())
-        return node
-
-    def type_expr(self) -> _Node:
-        node = self.path_expr()
-        while (tok := self.peek()) is not None and tok in (("id", "as"), ("id", "is")):
-            self.take()
-            node = _Binary(tok[1], node, _Ident(self.type_name()))
-        return node
-
-    def type_name(self) -> str:
-        kind, name = self.take()
-        if kind != "id":
-            raise UnsupportedPath(f"expected a type name in {self.text!r}")
-        if self.peek() == ("op", "."):  # FHIR.Patient / System.String
-            self.take()
-            name = self.take()[1]
-        return name
-
-    def path_expr(self) -> _Node:
-        head = self.term()
-        steps: list[_Ident | _Call | _Index] = []
-        while (tok := self.peek()) is not None and tok[1] in (".", "["):
-            self.take()
-            if tok[1] == "[":
-                kind, number = self.take()
-                if kind != "num" or not number.isdigit():
-                    raise UnsupportedPath(f"only integer indexes are supported in {self.text!r}")
-                self.take("]")
-                steps.append(_Index(int(number)))
-                continue
-            step = self.invocation()
-            if not isinstance(step, _Ident | _Call):
-                raise UnsupportedPath(f"expected a name after '.' in {self.text!r}")
-            steps.append(step)
-        return _Path(head, tuple(steps)) if steps else head
-
-    def term(self) -> _Node:
-        tok = self.peek()
-        if tok is None:
-            raise UnsupportedPath(f"unexpected end of {self.text!r}")
-        if tok == ("op", "("):
-            self.take()
-            node = self.and_expr()
-            self.take(")")
-            return node
-        if tok[0] == "str":
-            self.take()
-            return _Literal(re.sub(r"\\(.)", r"\1", tok[1][1:-1]))
-        if tok[0] == "num":
-            self.take()
-            return _Literal(float(tok[1]) if "." in tok[1] else int(tok[1]))
-        if tok in (("id", "true"), ("id", "false")):
-            self.take()
-            return _Literal(tok[1] == "true")
-        return self.invocation()
-
-    def invocation(self) -> _Node:
-        kind, name = self.take()
-        if kind != "id":
-            raise UnsupportedPath(f"unexpected {name!r} in {self.text!r}")
-        if name in ("%resource", "%rootResource"):
-            # The resource being indexed: the caller passes it as the input collection.
-            return _Ident("Resource")
-        if name.startswith("%"):
-            raise UnsupportedPath(f"the variable {name} is not supported in {self.text!r}")
-        if self.peek() != ("op", "("):
-            return _Ident(name)
-        self.take()
-        args: list[_Node] = []
-        if self.peek() != ("op", ")"):
-            if name in ("as", "is", "ofType"):
-                args.append(_Ident(self.type_name()))
-            else:
-                args.append(self.and_expr())
-            while self.peek() == ("op", ","):
-                self.take()
-                args.append(self.and_expr())
-        self.take(")")
-        return _Call(name, tuple(args))
 
 
 # --------------------------------------------------------------------------- runtime helpers
@@ -390,15 +220,15 @@ class _Compiler:
         self.text = text
         self.root_type = root_type
 
-    def node(self, node: _Node, at_root: bool) -> Evaluator:
-        if isinstance(node, _Path):
+    def node(self, node: Node, at_root: bool) -> Evaluator:
+        if isinstance(node, Path):
             return self.path(node, at_root)
-        if isinstance(node, _Ident):
+        if isinstance(node, Ident):
             return self.head_ident(node.name, at_root)
-        if isinstance(node, _Literal):
+        if isinstance(node, Literal):
             constant = [node.value]
             return lambda items: constant
-        if isinstance(node, _Call):
+        if isinstance(node, Call):
             return self.call(node)
         return self.binary(node, at_root)
 
@@ -411,17 +241,15 @@ class _Compiler:
             return lambda items: [i for i in items if type(i) is dict and i.get("resourceType") == name]
         return _member(name)
 
-    def path(self, node: _Path, at_root: bool) -> Evaluator:
+    def path(self, node: Path, at_root: bool) -> Evaluator:
         steps: list[Evaluator] = [self.node(node.head, at_root)]
-        previous: _Node | _Index = node.head
+        previous: Node | Index = node.head
         for step in node.steps:
-            if isinstance(step, _Ident):
+            if isinstance(step, Ident):
                 steps.append(_member(step.name))
-            elif isinstance(step, _Index):
+            elif isinstance(step, Index):
                 steps.append(_index(step.index))
-            elif (
-                step.name in ("as", "ofType") and isinstance(previous, _Ident) and previous.name[0].islower()
-            ):
+            elif step.name in ("as", "ofType") and isinstance(previous, Ident) and previous.name[0].islower():
                 # `value.as(Quantity)` is the JSON member `valueQuantity`
                 steps[-1] = _choice_member(previous.name, self.type_arg(step))
             else:
@@ -429,12 +257,12 @@ class _Compiler:
             previous = step
         return _chain(steps)
 
-    def type_arg(self, call: _Call) -> str:
-        if len(call.args) != 1 or not isinstance(call.args[0], _Ident):
+    def type_arg(self, call: Call) -> str:
+        if len(call.args) != 1 or not isinstance(call.args[0], Ident):
             raise UnsupportedPath(f"{call.name}() needs one type name in {self.text!r}")
         return call.args[0].name
 
-    def call(self, call: _Call) -> Evaluator:
+    def call(self, call: Call) -> Evaluator:
         """The function `call` applied to its input collection."""
         name, args = call.name, call.args
         if name in ("as", "ofType"):
@@ -449,7 +277,7 @@ class _Compiler:
             criteria = self.node(args[0], False)
             return _keeps_empty(lambda items: [i for i in items if _truthy(criteria([i]))])
         if name == "extension":
-            if len(args) != 1 or not isinstance(args[0], _Literal):
+            if len(args) != 1 or not isinstance(args[0], Literal):
                 raise UnsupportedPath(f"extension() needs a url literal in {self.text!r}")
             url = args[0].value
             get_ext = _member("extension")
@@ -470,14 +298,14 @@ class _Compiler:
             raise UnsupportedPath(f"the function {name}() is not supported in {self.text!r}")
         return _keeps_empty(simple[name]) if name in ("first", "last", "resolve") else simple[name]
 
-    def binary(self, node: _Binary, at_root: bool) -> Evaluator:
+    def binary(self, node: Binary, at_root: bool) -> Evaluator:
         if node.op in ("as", "is"):
-            if not isinstance(node.right, _Ident):
+            if not isinstance(node.right, Ident):
                 raise UnsupportedPath(f"{node.op} needs a type name in {self.text!r}")
-            call = _Call(node.op, (node.right,))
-            if isinstance(node.left, _Path | _Ident):
-                path = node.left if isinstance(node.left, _Path) else _Path(node.left, ())
-                return self.path(_Path(path.head, (*path.steps, call)), at_root)
+            call = Call(node.op, (node.right,))
+            if isinstance(node.left, Path | Ident):
+                path = node.left if isinstance(node.left, Path) else Path(node.left, ())
+                return self.path(Path(path.head, (*path.steps, call)), at_root)
             return _chain([self.node(node.left, at_root), self.call(call)])
         left = self.node(node.left, at_root)
         right = self.node(node.right, at_root)
@@ -571,40 +399,6 @@ def _equals(left: list[Any], right: list[Any], negate: bool) -> list[Any]:
     return [same != negate]
 
 
-def top_level_names(expression: str, root_type: str) -> frozenset[str] | None:
-    """The members of a `root_type` resource that `expression` starts from, so a caller can
-    skip it when none is present; None when that cannot be told (it may yield something from
-    any resource, like `Patient.deceased.exists() and ...` does)."""
-    return _top_names(_Parser(expression).parse(), root_type)
-
-
-def _top_names(node: _Node, root_type: str) -> frozenset[str] | None:
-    if isinstance(node, _Binary):
-        if node.op == "|":
-            left, right = _top_names(node.left, root_type), _top_names(node.right, root_type)
-            return None if left is None or right is None else left | right
-        return _top_names(node.left, root_type) if node.op == "as" else None
-    if isinstance(node, _Ident):
-        return frozenset({node.name}) if node.name[0].islower() else None
-    if not isinstance(node, _Path) or not isinstance(node.head, _Ident):
-        return None
-    head = node.head.name
-    if head[0].islower():
-        first_is_member = True
-        name = head
-    elif head in (root_type, "Resource", "DomainResource"):
-        first = node.steps[0] if node.steps else None
-        first_is_member = isinstance(first, _Ident)
-        name = first.name if isinstance(first, _Ident) else ""
-    else:
-        return frozenset()  # another type's path: never yields anything here
-    if not first_is_member:
-        return None
-    if any(isinstance(step, _Call) and step.name in ("exists", "empty", "not", "is") for step in node.steps):
-        return None
-    return frozenset({name})
-
-
 def uses_resource(expression: str) -> bool:
     """Whether `expression` starts from `%resource` rather than from its input."""
     return expression.lstrip().startswith(("%resource", "%rootResource"))
@@ -615,5 +409,5 @@ def compile_path(expression: str, root_type: str | None = None) -> Evaluator:
 
     With `root_type`, a leading type name is resolved now (`Observation.code` on a Patient
     compiles to nothing).  Raises UnsupportedPath for FHIRPath outside the subset."""
-    tree = _Parser(expression).parse()
+    tree = parse_path(expression)
     return _Compiler(expression, root_type).node(tree, True)
