@@ -352,6 +352,17 @@ def test_type_restricts_a_system_search() -> None:
     (cond,) = request.conditions
     assert isinstance(cond, Criterion) and cond.resource_type == "Resource"
     assert "resource type" in str(error(["Patient"], "_type=Nonsense"))
+    assert "names no type" in str(error(["Patient"], "_type=Observation"))
+
+
+def test_search_over_every_type_allows_common_parameters_only() -> None:
+    request = search([], "_lastUpdated=gt2020&_sort=-_lastUpdated")
+    assert request.resource_types == ()
+    assert [c.code for c in request.conditions if isinstance(c, Criterion)] == ["_lastUpdated"]
+    assert request.sort == (SortKey("_lastUpdated", "date", True),)
+    assert error([], "name=x").issues[0].code is IssueType.NOT_SUPPORTED
+    assert "not a search parameter" in str(error([], "_sort=name"))
+    assert search([], "_type=Patient,Observation").resource_types == ("Patient", "Observation")
 
 
 def test_system_search_needs_parameters_every_type_has() -> None:
@@ -419,17 +430,19 @@ _values = st.one_of(st.text(max_size=40), st.text(alphabet="0123456789-:T.Z+|$,\
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.sampled_from(["Patient", "Observation", "Encounter"]),
+    st.sampled_from([("Patient",), ("Observation",), ("Encounter",), (), ("Patient", "Observation")]),
     st.lists(st.tuples(_names, _values), max_size=4),
     st.booleans(),
 )
 def test_parse_search_raises_only_outcome_errors(
-    rtype: str, params: list[tuple[str, str]], strict: bool
+    rtypes: tuple[str, ...], params: list[tuple[str, str]], strict: bool
 ) -> None:
     try:
-        request = parse_search([rtype], params, strict=strict)
+        request = parse_search(rtypes, params, strict=strict)
     except OutcomeError as exc:
         assert exc.kind is Outcome.BAD_REQUEST
         assert exc.issues and exc.issues[0].diagnostics
     else:
-        assert request.resource_types == (rtype,)
+        # _type may narrow the types, never widen them or empty them
+        assert set(request.resource_types) <= set(rtypes) or not rtypes
+        assert request.resource_types or not rtypes

@@ -81,8 +81,20 @@ class Controls:
         for rtype in wanted:
             if not _resource_type(rtype):
                 raise _bad(f"_type lists {rtype!r}, which is not a resource type", "_type")
-        allowed = set(self.resource_types)
-        self.resource_types = tuple(t for t in dict.fromkeys(wanted) if t in allowed)
+        allowed = set(self.resource_types or wanted)  # () searches every type
+        restricted = tuple(t for t in dict.fromkeys(wanted) if t in allowed)
+        if not restricted:
+            # An empty list would read as "every type" downstream: refuse instead.
+            raise _bad(
+                f"_type={value} names no type this search covers ({', '.join(self.resource_types)})", "_type"
+            )
+        self.resource_types = restricted
+
+    @property
+    def checked_types(self) -> tuple[str, ...]:
+        """The types parameters are checked against: `Resource` (the common parameters)
+        when every type is searched."""
+        return self.resource_types or ("Resource",)
 
     def apply(self, name: str, value: str) -> None:
         if name in ("_format", "_pretty", "_type"):
@@ -114,7 +126,7 @@ class Controls:
             if not code:
                 raise _bad(f"_sort has an empty entry in {value!r}", "_sort")
             types = set()
-            for rtype in self.resource_types:
+            for rtype in self.checked_types:
                 pdef = registry().get(rtype, code)
                 if pdef is None:
                     raise _bad(f"_sort: {code!r} is not a search parameter of {rtype}", f"{rtype}?_sort")
@@ -123,7 +135,7 @@ class Controls:
                 raise _bad(f"_sort: {code!r} has different types on the searched types", "_sort")
             if types & {"composite"}:
                 raise OutcomeError.not_supported(f"_sort by the composite parameter {code!r}", ["_sort"])
-            ptype = types.pop() if types else "token"
+            ptype = types.pop()
             self.sort.append(SortKey(code, ptype, descending))
 
     def _elements(self, value: str) -> None:

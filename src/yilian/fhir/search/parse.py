@@ -14,7 +14,8 @@ kind BAD_REQUEST that names the parameter as `Type?name`.
 
 For a search over several types (system level, or `_type`), a parameter must exist with the
 same type on every type searched; its conditions then carry `resource_type` "Resource" unless
-one type is searched.
+one type is searched.  No types at all means every type: only the common parameters
+(`_id`, `_lastUpdated`, `_tag`, ...) apply then.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def _condition_for_types(rtypes: Sequence[str], name: str, value: str) -> Condit
     """One parameter occurrence over every searched type (all must define it alike)."""
     first = _condition(rtypes[0], name, value)
     if len(rtypes) == 1:
-        return first
+        return first if rtypes[0] != "Resource" else dataclasses.replace(first, resource_type="Resource")
     kind = first.type if isinstance(first, Criterion) else type(first).__name__
     for rtype in rtypes[1:]:
         other = _condition(rtype, name, value)
@@ -253,14 +254,12 @@ def parse_search(
     for name, value in params:
         if name == "_type":
             controls.restrict_types(value)
-    rtypes = controls.resource_types
+    rtypes = controls.checked_types
     conditions: list[Condition] = []
     ignored: list[str] = []
     for name, value in params:
         if is_control(name):
             controls.apply(name, value)
-            continue
-        if not rtypes:
             continue
         try:
             conditions.append(_condition_for_types(rtypes, name, value))
