@@ -80,7 +80,8 @@ def loaded(synthea_server: Loaded) -> Iterator[Loaded]:
 
 def test_string_name_prefix_and_accents(loaded: Loaded) -> None:
     c = loaded.corpus
-    for value in ("koe", "adan", "Mr", "ma"):
+    given = next(n["given"][0] for _, p in c.of_type("Patient") for n in p["name"] if n.get("given"))
+    for value in ("koe", "adan", "Mr", given[:2].upper()):
         want = c.select(
             "Patient",
             lambda p, v=value: any(
@@ -105,7 +106,7 @@ def test_string_exact_and_contains(loaded: Loaded) -> None:
 def test_token_code_with_and_without_system(loaded: Loaded) -> None:
     c = loaded.corpus
     heights = c.select("Observation", lambda o: has_code(o.get("code"), LOINC, "8302-2"))
-    assert len(heights) > 100
+    assert len(heights) > 50
     assert loaded.matches(f"Observation?code={LOINC}|8302-2&_count=200") == loaded.expect(heights)
     sinusitis = c.select("Condition", lambda o: has_code(o.get("code"), None, "444814009"))
     assert loaded.matches("Condition?code=444814009&_count=200") == loaded.expect(sinusitis)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -45,7 +45,7 @@ class SearchParameterDef:
 class SearchParameterRegistry:
     """Look up search parameters by resource type and code."""
 
-    def __init__(self, table: dict[str, dict[str, dict[str, object]]]) -> None:
+    def __init__(self, table: dict[str, dict[str, dict[str, Any]]]) -> None:
         self._common = {code: self._make("Resource", code, e) for code, e in table.get("Resource", {}).items()}
         self._by_type: dict[str, dict[str, SearchParameterDef]] = {}
         for rtype, params in table.items():
@@ -54,17 +54,14 @@ class SearchParameterRegistry:
             self._by_type[rtype] = {code: self._make(rtype, code, e) for code, e in params.items()}
 
     @staticmethod
-    def _make(rtype: str, code: str, entry: dict[str, object]) -> SearchParameterDef:
-        components = tuple(
-            CompositeComponent(c[0], c[1], c[2])
-            for c in entry.get("component", [])  # type: ignore[attr-defined]
-        )
+    def _make(rtype: str, code: str, entry: dict[str, Any]) -> SearchParameterDef:
+        components = tuple(CompositeComponent(c[0], c[1], c[2]) for c in entry.get("component", []))
         return SearchParameterDef(
             resource_type=rtype,
             code=code,
-            type=entry["type"],  # type: ignore[arg-type]
+            type=entry["type"],
             expression=str(entry["expression"]),
-            targets=tuple(entry.get("target", ())),  # type: ignore[call-overload]
+            targets=tuple(entry.get("target", ())),
             components=components,
         )
 
