@@ -84,7 +84,7 @@ def test_institution_add_list_remove(store_url: str) -> None:
     assert code == 1 and "not registered" in out
 
 
-@pytest.mark.parametrize("bad", ["Bad_Code", "default", "-lead", "a" * 64, "县医院"])
+@pytest.mark.parametrize("bad", ["Bad_Code", "default", "metadata", "-lead", "a" * 64, "县医院"])
 def test_institution_codes_are_validated(tmp_path: Path, bad: str) -> None:
     url = f"sqlite:///{tmp_path / 'y.db'}"
     code, out = invoke("institution", "add", "--name", "x", "--db", url, "--", bad)

@@ -21,6 +21,7 @@ from yilian.store.base import DEFAULT_PARTITION, Partition, Repository, Scope
 
 __all__ = [
     "INSTITUTION_SYSTEM",
+    "RESERVED_CODES",
     "list_institutions",
     "register_institution",
     "remove_institution",
@@ -31,19 +32,20 @@ INSTITUTION_SYSTEM = "urn:yilian:institution"
 """Identifier system of an institution's Organization; the value is the institution code."""
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+RESERVED_CODES = frozenset({DEFAULT_PARTITION, "metadata"})
+"""`default` is the alliance base's partition; `/fhir/metadata` is the CapabilityStatement, so
+an institution of that name could never be reached."""
 
 
 def validate_code(code: str) -> str:
-    """Return `code` if it can name an institution, else raise a 400 OutcomeError saying why.
-
-    `default` is reserved: it is the partition writes through the alliance base land in."""
+    """Return `code` if it can name an institution, else raise a 400 OutcomeError saying why."""
     if not _CODE.fullmatch(code):
         raise OutcomeError.invalid(
             f"institution code {code!r} must be 1-63 characters of lowercase letters, digits and "
             "hyphens, starting with a letter or digit"
         )
-    if code == DEFAULT_PARTITION:
-        raise OutcomeError.invalid(f"institution code {code!r} is reserved for the alliance-wide partition")
+    if code in RESERVED_CODES:
+        raise OutcomeError.invalid(f"institution code {code!r} is reserved")
     return code
 
 
