@@ -111,8 +111,15 @@ def test_demo_loads_once_and_refuses_removal_of_a_busy_institution(store_url: st
     ):
         assert expected in out, out
     assert "147" in out  # county-hospital's bundle entries
+    family = out.split("family=")[1].split("'")[0]
     code, out = invoke("demo", "--no-serve", "--db", store_url)
     assert code == 0 and out.count("already there") == 3
+    # The sample query the demo prints finds patients once the server runs.
+    with _serving(["--db", store_url]) as root:
+        found = httpx.get(f"{root}/fhir/county-hospital/Patient", params={"family": family}).json()
+        assert found["entry"] and all(e["resource"]["name"][0]["family"] == family for e in found["entry"])
+        everyone = httpx.get(f"{root}/fhir/Patient", params={"_summary": "count"}).json()
+        assert everyone["total"] == 30
     code, out = invoke("institution", "remove", "county-hospital", "--db", store_url)
     assert code == 1 and "county-hospital" in out
 

@@ -28,6 +28,7 @@ class LoadedInstitution:
     code: str
     name: str
     entries: int  # resources written now; 0 when the institution was already there
+    example_family: str  # a family name that institution's sample patients include
 
 
 async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -> list[LoadedInstitution]:
@@ -40,8 +41,9 @@ async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -
     router = FhirRouter(repository, RouterSettings())
     loaded: list[LoadedInstitution] = []
     for inst in alliance.institutions:
+        family = str(alliance.resources(inst.code, "Patient")[0]["name"][0]["family"])
         if inst.code in present:
-            loaded.append(LoadedInstitution(inst.code, inst.name, 0))
+            loaded.append(LoadedInstitution(inst.code, inst.name, 0, family))
             continue
         await register_institution(repository, inst.code, inst.name)
         bundle = alliance.bundles[inst.code]
@@ -61,5 +63,5 @@ async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -
                 IssueType.EXCEPTION,
                 f"loading the sample bundle of {inst.code} failed: {response.outcome.value}",
             )
-        loaded.append(LoadedInstitution(inst.code, inst.name, len(bundle["entry"])))
+        loaded.append(LoadedInstitution(inst.code, inst.name, len(bundle["entry"]), family))
     return loaded

@@ -140,9 +140,10 @@ def demo(
     ]
     for label, value in lines:
         console.print(f"{label + ':':<34} [cyan]{escape(value)}[/cyan]", soft_wrap=True)
+    first = loaded[0]
     console.print("Try:")
     console.print(
-        f"  curl -sG '{base}/fhir/{loaded[0].code}/Patient' --data-urlencode 'family=王' -d _count=5",
+        f"  curl -sG '{base}/fhir/{first.code}/Patient' --data-urlencode 'family={first.example_family}'",
         markup=False,
         highlight=False,
         soft_wrap=True,
