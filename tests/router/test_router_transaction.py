@@ -216,6 +216,10 @@ async def test_bundle_shape_errors(client: Client) -> None:
     )
     await client.fails(400, "POST", "", bundle("collection", post(patient())))
     await client.fails(400, "POST", "", patient())
+    dangling = await client.fails(
+        400, "POST", "", bundle("transaction", post(observation("urn:uuid:nowhere")))
+    )
+    assert "urn:uuid:nowhere" in str(dangling) and "Bundle.entry[0]" in str(dangling)
     small = Client(FhirRouter(client.router.repository, RouterSettings(max_bundle_entries=3)))
     await small.fails(413, "POST", "", bundle("batch", *[post(patient()) for _ in range(4)]))
     assert ids(await client.search("Patient")) == []

@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from yilian.fhir.outcome import Issue, IssueSeverity, IssueType, Outcome, OutcomeError, operation_outcome
+from yilian.fhir.outcome import Issue, IssueSeverity, IssueType, Outcome, operation_outcome
 from yilian.fhir.projection import select_elements, summarize
 from yilian.fhir.search.model import SearchRequest
 from yilian.fhir.search.parse import parse_search
 from yilian.router.context import Context
 from yilian.router.headers import prefer_handling
 from yilian.router.paging import links, normalised_query
-from yilian.router.resource_types import is_resource_type, resource_types
 from yilian.router.result import Result
 from yilian.store.base import SearchResult, Session, StoredResource
 
@@ -110,26 +109,9 @@ async def search_type(ctx: Context, session: Session, resource_type: str) -> Res
     return Result(Outcome.OK, body=bundle)
 
 
-def _types_parameter(query: Sequence[tuple[str, str]]) -> tuple[str, ...]:
-    named: list[str] = []
-    for key, value in query:
-        if key != "_type":
-            continue
-        for name in (v.strip() for v in value.split(",")):
-            if not name:
-                continue
-            if not is_resource_type(name):
-                raise OutcomeError.invalid(f"_type names an unknown resource type {name!r}", ["_type"])
-            if name not in named:
-                named.append(name)
-    return tuple(named)
-
-
 async def search_system(ctx: Context, session: Session) -> Result:
-    """GET [base]?_type=A,B&params: a search across the types `_type` names (all types when
-    absent); only parameters every searched type has can be used."""
+    """GET [base]?_type=A,B&params: a search across the types `_type` names (every type when
+    absent; the parser reads `_type`); only parameters every searched type has can be used."""
     query = list(ctx.request.query)
-    types = _types_parameter(query) or resource_types()
-    params = [(k, v) for k, v in query if k != "_type"]
-    bundle = await search_bundle(ctx, session, types, params, path="", link_query=normalised_query(query))
+    bundle = await search_bundle(ctx, session, (), query, path="", link_query=normalised_query(query))
     return Result(Outcome.OK, body=bundle)

@@ -30,6 +30,7 @@ from yilian.fhir.bundle import (
     assign_ids,
     conditional_references,
     entry_error,
+    local_references,
     rewrite_references,
     split_url,
     transaction_order,
@@ -138,6 +139,12 @@ async def _run_entry(
     body: Any = None
     if entry.resource is not None:
         body = rewrite_references(entry.resource, plan.references)
+        dangling = local_references(body)
+        if dangling:
+            raise OutcomeError.invalid(
+                f"{', '.join(sorted(dangling))} matches no entry's fullUrl in this Bundle",
+                [f"{entry.where}.resource"],
+            )
     url = plan.put_urls.get(entry.index)
     if url is not None and isinstance(body, dict):
         body["id"] = url.split("/", 1)[1]
