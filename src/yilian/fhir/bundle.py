@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -211,13 +210,39 @@ def is_conditional_reference(reference: str) -> bool:
 
 
 def _walk(node: Any) -> Iterator[tuple[dict[str, Any], str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield node, key, value
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
+    """Every (object, key, value) below `node`; iterative, so deep nesting cannot overflow."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                yield current, key, value
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(current, list):
+            stack.extend(item for item in current if isinstance(item, dict | list))
+
+
+def _copy(node: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of JSON data, iterative like `_walk` (copy.deepcopy recurses)."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = [(node, root)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in pairs:
+            child: Any = value
+            if isinstance(value, dict):
+                child = {}
+                stack.append((value, child))
+            elif isinstance(value, list):
+                child = []
+                stack.append((value, child))
+            if isinstance(target, dict):
+                target[key] = child
+            else:
+                target.append(child)
+    return root
 
 
 def conditional_references(resource: Mapping[str, Any]) -> set[str]:
@@ -245,7 +270,7 @@ def rewrite_references(resource: Mapping[str, Any], mapping: Mapping[str, str]) 
     Replaced: `reference` values (anywhere: extensions and contained resources too), any other
     string that equals a mapped `urn:` fullUrl (uri and canonical elements), and `urn:` links
     inside the narrative XHTML (http://hl7.org/fhir/R4/bundle.html#references)."""
-    out: dict[str, Any] = copy.deepcopy(dict(resource))
+    out = _copy(dict(resource))
     if not mapping:
         return out
     urns = {k: v for k, v in mapping.items() if k.startswith("urn:")}
