@@ -110,6 +110,21 @@ def store_url(
     return _pg_url(pg_databases.create(template=template))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_store_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_databases: PostgresDatabases | None,
+) -> str:
+    """Like `store_url`, but the PostgreSQL database is created empty (no migrated template),
+    for tests of the migrations themselves."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.sqlite'}"
+    if pg_databases is None:
+        pytest.skip(f"PostgreSQL unreachable at {ADMIN_URL}; set YILIAN_REQUIRE_PG=1 to make this fail")
+    return _pg_url(pg_databases.create())
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

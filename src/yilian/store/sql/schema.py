@@ -145,8 +145,11 @@ def _search_indexes(d: Dialect) -> list[Sql]:
     ]
 
 
+def _tables(d: Dialect) -> list[Sql]:
+    return [*_core(d), *_composite(d)]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "core tables: partition, resource, history, search indexes by type", _core),
-    Migration(2, "composite search parameters", _composite),
-    Migration(3, "search-path b-tree indexes", _search_indexes),
+    Migration(1, "tables: partition, resource, history, one search-index table per parameter type", _tables),
+    Migration(2, "search-path b-tree indexes", _search_indexes),
 )
