@@ -77,6 +77,17 @@ async def test_everything_returns_patient_and_referring_resources(client: Client
     await client.fails(400, "GET", f"Observation/{obs}/$everything")
 
 
+async def test_everything_since(client: Client) -> None:
+    pid = (await client.create(patient()))["id"]
+    old = (await client.create(observation(f"Patient/{pid}")))["id"]
+    new = await client.create(observation(f"Patient/{pid}", code="1234-5"))
+    since = new["meta"]["lastUpdated"].replace("+", "%2B")
+    bundle = (await client.call("GET", f"Patient/{pid}/$everything?_since={since}")).body
+    assert bundle is not None and ids(bundle) == [f"Observation/{new['id']}"]
+    assert f"Observation/{old}" not in ids(bundle)
+    await client.fails(400, "GET", f"Patient/{pid}/$everything?_since=later")
+
+
 async def test_everything_respects_the_institution_scope(client: Client) -> None:
     pid = (await client.create(patient(), partition="clinic-a"))["id"]
     await client.create(observation(f"Patient/{pid}"), partition="clinic-a")
