@@ -266,3 +266,18 @@ async def test_concurrent_unconditional_updates_keep_versions_contiguous(repo: R
     assert [orjson.loads(e.content)["meta"]["versionId"] for e in page.entries] == [
         str(e.version) for e in page.entries
     ]
+
+
+async def test_nul_characters_never_crash(repo: Repository) -> None:
+    """PostgreSQL text cannot hold NUL: index values drop it, a query with it is bad input
+    (or simply matches nothing), never a server error."""
+    async with repo.transaction() as s:
+        made = await s.create(patient("Nu\x00ll"), DEFAULT_PARTITION)
+        assert made.json()["name"] == [{"family": "Nu\x00ll"}]  # the stored JSON keeps it
+        assert await s.resolve_ids("Patient", parse_criteria("Patient", "family=Null"), ALL) == [made.id]
+    try:
+        async with repo.transaction(read_only=True) as s:
+            found = await s.resolve_ids("Patient", parse_criteria("Patient", "family=Nu%00ll"), ALL)
+        assert found == []
+    except OutcomeError as exc:
+        assert exc.kind == Outcome.BAD_REQUEST

@@ -7,14 +7,15 @@ goes through pipeline mode, one network round trip.  https://www.psycopg.org/psy
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from yilian.fhir.outcome import OutcomeError
 from yilian.store.postgres.dialect import PostgresDialect
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.fragment import Sql
@@ -29,29 +30,43 @@ def _query(text: str) -> bytes:
     return text.replace("%", "%%").replace("?", "%s").encode()
 
 
+@contextmanager
+def _client_values() -> Iterator[None]:
+    """A value PostgreSQL cannot take (a NUL character in text, a number out of range) came
+    from the client: report it as bad input, not as a server failure."""
+    try:
+        yield
+    except psycopg.DataError as exc:
+        raise OutcomeError.invalid(f"a value cannot be stored or searched: {exc}") from None
+
+
 class PostgresConnection(Connection):
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._conn = conn
 
     async def fetchall(self, statement: Sql) -> list[tuple[Any, ...]]:
-        cur = await self._conn.execute(_query(statement.text), statement.params)
-        return await cur.fetchall()
+        with _client_values():
+            cur = await self._conn.execute(_query(statement.text), statement.params)
+            return await cur.fetchall()
 
     async def fetchone(self, statement: Sql) -> tuple[Any, ...] | None:
-        cur = await self._conn.execute(_query(statement.text), statement.params)
-        row: tuple[Any, ...] | None = await cur.fetchone()
+        with _client_values():
+            cur = await self._conn.execute(_query(statement.text), statement.params)
+            row: tuple[Any, ...] | None = await cur.fetchone()
         return row
 
     async def execute(self, statement: Sql) -> None:
-        await self._conn.execute(_query(statement.text), statement.params)
+        with _client_values():
+            await self._conn.execute(_query(statement.text), statement.params)
 
     async def batch(self, statements: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
-        async with self._conn.pipeline(), self._conn.cursor() as cur:
-            for text, rows in statements:
-                if len(rows) == 1:
-                    await cur.execute(_query(text), rows[0])
-                elif rows:
-                    await cur.executemany(_query(text), rows)
+        with _client_values():
+            async with self._conn.pipeline(), self._conn.cursor() as cur:
+                for text, rows in statements:
+                    if len(rows) == 1:
+                        await cur.execute(_query(text), rows[0])
+                    elif rows:
+                        await cur.executemany(_query(text), rows)
 
 
 class PostgresRepository(SqlRepository):

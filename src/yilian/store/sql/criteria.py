@@ -75,12 +75,11 @@ class ConditionCompiler:
     # -- row filters --------------------------------------------------------------------------
     def visible(self, alias: str) -> Sql:
         """`alias` is a current, not deleted resource inside the scope."""
-        parts = [Sql(f"NOT {alias}.deleted")]
-        if self.scope.partitions is not None:
-            parts.append(self.dialect.in_list(f"{alias}.partition", sorted(self.scope.partitions)))
-        return Sql.all_of(parts)
+        return Sql(f"NOT {alias}.deleted AND ") + self.scope_filter(alias)
 
     def scope_filter(self, alias: str) -> Sql:
+        """The Scope as a predicate on the row (or version) aliased `alias`: the one place an
+        access policy turns into SQL, so every read path gets it."""
         if self.scope.partitions is None:
             return Sql("1=1")
         return self.dialect.in_list(f"{alias}.partition", sorted(self.scope.partitions))

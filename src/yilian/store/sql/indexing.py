@@ -109,6 +109,9 @@ def insert_statements(rid: int, values: Sequence[IndexValue]) -> list[BatchState
     rows: dict[str, dict[tuple[object, ...], None]] = {}
     for value in values:
         table, row = _row(value)
+        if any(isinstance(v, str) and "\x00" in v for v in row):
+            # No engine indexes NUL the same way (PostgreSQL text cannot hold it): drop it.
+            row = tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
         rows.setdefault(table, {})[(rid, *row)] = None
     out: list[BatchStatement] = []
     for table, table_rows in rows.items():

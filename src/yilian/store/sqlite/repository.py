@@ -78,7 +78,9 @@ class SqliteRepository(SqlRepository):
         self._reader_slots = anyio.Semaphore(max(readers, 1))
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, cached_statements=512
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if not self._memory:
@@ -138,7 +140,13 @@ async def _transaction(raw: sqlite3.Connection, begin: str) -> AsyncIterator[Con
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_rollback, raw)
         raise
-    await anyio.to_thread.run_sync(raw.execute, "COMMIT")
+    try:
+        await anyio.to_thread.run_sync(raw.execute, "COMMIT")
+    except BaseException:
+        # A failed COMMIT (e.g. the disk is full) must not leave the connection mid-transaction.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_rollback, raw)
+        raise
 
 
 def _rollback(raw: sqlite3.Connection) -> None:
