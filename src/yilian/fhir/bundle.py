@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET", "HEAD")
+# A urn: link in narrative XHTML, quoted: <a href="urn:uuid:...">
+_HREF_URN = re.compile(r"""(["'])(urn:[^"'\s<>]+)\1""")
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
@@ -273,21 +276,21 @@ def rewrite_references(resource: Mapping[str, Any], mapping: Mapping[str, str]) 
     out = _copy(dict(resource))
     if not mapping:
         return out
-    urns = {k: v for k, v in mapping.items() if k.startswith("urn:")}
     for node, key, value in list(_walk(out)):
         if not isinstance(value, str):
             continue
         if key == "reference" or value.startswith("urn:"):
-            target = mapping.get(value) if key == "reference" else urns.get(value)
+            target = mapping.get(value)
             if target is not None:
                 node[key] = target
         elif key == "div" and "urn:" in value:
-            text = value
-            for urn, target in urns.items():
-                if urn in text:
-                    text = text.replace(f'"{urn}"', f'"{target}"')
-            node[key] = text
+            node[key] = _HREF_URN.sub(lambda m: _quoted(m, mapping), value)
     return out
+
+
+def _quoted(match: re.Match[str], mapping: Mapping[str, str]) -> str:
+    quote, urn = match.group(1), match.group(2)
+    return f"{quote}{mapping.get(urn, urn)}{quote}"
 
 
 def entry_error(entry: BundleEntry, error: OutcomeError) -> OutcomeError:
