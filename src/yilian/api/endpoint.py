@@ -9,7 +9,7 @@ headers of the equivalent GET without its body (http://hl7.org/fhir/R4/http.html
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from yilian.api.body import BodyLimits
@@ -41,6 +41,9 @@ class FhirEndpoint:
             result = await self.router.handle(incoming.fhir)
         except OutcomeError as exc:
             return outcome_response(exc, pretty=pretty, head=head)
+        except ClientDisconnect:
+            # The client went away mid-body: nobody reads this answer and nothing was written.
+            return Response(None, status_code=400)
         except Exception as exc:  # a bug: logged with its traceback, answered without it
             return internal_error_response(exc, pretty=pretty, head=head)
         return http_response(result, incoming.rendering, head=head)
