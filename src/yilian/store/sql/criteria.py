@@ -111,7 +111,10 @@ class ConditionCompiler:
     def _has(self, c: HasCriterion, r: str) -> Sql:
         ref, s, t = self.alias("h"), self.alias("s"), self.alias("t")
         parts = [
-            Sql(f"{ref}.param = ? AND {s}.res_type = ?", (c.reference_param, c.source_type)),
+            Sql(
+                f"{ref}.param = ? AND {self.dialect.unindexed(f'{s}.res_type')} = ?",
+                (c.reference_param, c.source_type),
+            ),
             self.visible(s),
             self.condition(c.inner, s),
         ]

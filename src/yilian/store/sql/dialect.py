@@ -69,6 +69,12 @@ class Dialect:
             (text,),
         )
 
+    def unindexed(self, expr: str) -> str:
+        """`expr` as a filter the planner should not drive the query from.  A search with
+        conditions starts best from the index tables; the resource-type filter is then only
+        checked per row."""
+        return expr
+
     for_update = ""
     """Suffix of the SELECT that reads a row an update is about to replace, so concurrent
     writers of one resource queue up instead of both seeing the old version."""

@@ -53,7 +53,8 @@ def search_statements(d: Dialect, request: SearchRequest, scope: Scope) -> Searc
     compiler = ConditionCompiler(d, scope)
     parts = [compiler.visible("r")]
     if request.resource_types:
-        parts.append(d.in_list("r.res_type", list(request.resource_types)))
+        type_column = d.unindexed("r.res_type") if request.conditions else "r.res_type"
+        parts.append(d.in_list(type_column, list(request.resource_types)))
     parts += [compiler.condition(c, "r") for c in request.conditions]
     where = Sql.all_of(parts)
     want_total = request.total != "none" or request.summary == "count"

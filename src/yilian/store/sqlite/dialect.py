@@ -27,5 +27,10 @@ class SqliteDialect(Dialect):
     def content_param(self, content: bytes) -> object:
         return content.decode("utf-8")
 
+    def unindexed(self, expr: str) -> str:
+        # The unary plus is SQLite's documented way to keep a term from choosing an index
+        # (https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_).
+        return f"+{expr}"
+
     def contains(self, expr: str, needle: str) -> Sql:
         return Sql(f"instr({expr}, ?) > 0", (needle,))
