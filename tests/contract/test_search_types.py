@@ -189,3 +189,38 @@ async def test_hand_built_request_without_the_parser(clinic: Repository) -> None
     async with clinic.transaction(read_only=True) as s:
         result = await s.search(request, Scope.everything())
     assert [m.id for m in result.matches] == ["p2"] and result.total == 1
+
+
+async def test_absolute_and_canonical_references(fresh_clinic: Repository) -> None:
+    ext = "http://other-alliance.example/fhir/Patient/x9"
+    async with fresh_clinic.transaction() as s:
+        await s.update(
+            {
+                "resourceType": "Observation",
+                "id": "o-ext",
+                "status": "final",
+                "code": {"text": "external"},
+                "subject": {"reference": ext},
+            },
+            "default",
+            scope=Scope.everything(),
+        )
+        for rid, canonical in (
+            ("qr1", "http://yilian.example/Questionnaire/phq9|1.0"),
+            ("qr2", "http://yilian.example/Questionnaire/phq9|2.0"),
+        ):
+            await s.update(
+                {
+                    "resourceType": "QuestionnaireResponse",
+                    "id": rid,
+                    "status": "completed",
+                    "questionnaire": canonical,
+                },
+                "default",
+                scope=Scope.everything(),
+            )
+    assert await ids(fresh_clinic, "Observation", [("subject", ext)]) == {"o-ext"}
+    assert await ids(fresh_clinic, "Observation", [("subject", "x9")]) == set()  # not a local reference
+    phq9 = "http://yilian.example/Questionnaire/phq9"
+    assert await ids(fresh_clinic, "QuestionnaireResponse", [("questionnaire", phq9)]) == {"qr1", "qr2"}
+    assert await ids(fresh_clinic, "QuestionnaireResponse", [("questionnaire", phq9 + "|2.0")]) == {"qr2"}

@@ -82,7 +82,12 @@ class PostgresRepository(SqlRepository):
     async def open(self) -> None:
         if self._pool is None:
             pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-                self._url, min_size=self._min_size, max_size=self._max_size, open=False
+                self._url,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                open=False,
+                # A connection the server dropped (restart, idle timeout) is replaced, not handed out.
+                check=AsyncConnectionPool.check_connection,
             )
             await pool.open(wait=True)
             self._pool = pool
