@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.conftest import SHARED_DATA, PostgresDatabases, _pg_url
 from tests.e2e.synthea_oracle import load_corpus, supplementary_bundle
 from tests.e2e.test_synthea_search import Loaded

@@ -148,7 +148,9 @@ class Session(ABC):
 
     # -- writes ---------------------------------------------------------------------------
     @abstractmethod
-    async def create(self, resource: dict[str, Any], partition: str, *, id: str | None = None) -> StoredResource:
+    async def create(
+        self, resource: dict[str, Any], partition: str, *, id: str | None = None
+    ) -> StoredResource:
         """Store version 1.  The server assigns the id unless `id` is given (update-as-create);
         it sets `id`, `meta.versionId` and `meta.lastUpdated`.  An id that exists (in any
         partition, even deleted) raises conflict."""

@@ -46,7 +46,9 @@ class SearchParameterRegistry:
     """Look up search parameters by resource type and code."""
 
     def __init__(self, table: dict[str, dict[str, dict[str, Any]]]) -> None:
-        self._common = {code: self._make("Resource", code, e) for code, e in table.get("Resource", {}).items()}
+        self._common = {
+            code: self._make("Resource", code, e) for code, e in table.get("Resource", {}).items()
+        }
         self._by_type: dict[str, dict[str, SearchParameterDef]] = {}
         for rtype, params in table.items():
             if rtype in ("Resource", "DomainResource"):

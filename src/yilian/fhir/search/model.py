@@ -157,7 +157,14 @@ class CompositeValue:
 
 
 IndexValue = (
-    StringValue | TokenValue | DateValue | NumberValue | QuantityValue | ReferenceValue | UriValue | CompositeValue
+    StringValue
+    | TokenValue
+    | DateValue
+    | NumberValue
+    | QuantityValue
+    | ReferenceValue
+    | UriValue
+    | CompositeValue
 )
 
 
