@@ -24,7 +24,14 @@ from yilian.fhir.search.model import (
 )
 from yilian.store.sql.schema import COMPOSITE_SLOTS
 
-__all__ = ["INDEX_COLUMNS", "INDEX_TABLES", "BatchStatement", "delete_statements", "insert_statements"]
+__all__ = [
+    "INDEX_COLUMNS",
+    "INDEX_TABLES",
+    "BatchStatement",
+    "delete_statements",
+    "insert_statements",
+    "merge_statements",
+]
 
 BatchStatement = tuple[str, list[tuple[object, ...]]]
 """A statement and the parameter rows it is executed with (executemany)."""
@@ -119,3 +126,12 @@ def insert_statements(rid: int, values: Sequence[IndexValue]) -> list[BatchState
         placeholders = ", ".join("?" for _ in columns)
         out.append((f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", list(table_rows)))
     return out
+
+
+def merge_statements(statements: Sequence[BatchStatement]) -> list[BatchStatement]:
+    """One executemany per distinct statement, keeping first-seen order, so a flush of many
+    resources sends one insert per index table rather than one per resource and table."""
+    merged: dict[str, list[tuple[object, ...]]] = {}
+    for text, rows in statements:
+        merged.setdefault(text, []).extend(rows)
+    return list(merged.items())

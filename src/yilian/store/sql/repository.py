@@ -93,7 +93,9 @@ class SqlRepository(Repository):
     @asynccontextmanager
     async def _session(self, read_only: bool) -> AsyncIterator[Session]:
         async with self._connection(read_only) as conn:
-            yield SqlSession(conn, self.dialect, self._indexer)
+            session = SqlSession(conn, self.dialect, self._indexer)
+            yield session
+            await session.flush()  # queued creates are written before the commit
 
     # -- partitions ---------------------------------------------------------------------------
     async def add_partition(self, partition: Partition) -> None:
