@@ -39,7 +39,13 @@ def running_server(
     if institutions:
         _register(url, institutions)
     config = replace(Settings(), db_url=url, **settings)
-    app = create_app(config, open_repository(url))
+    with serving_app(create_app(config, open_repository(url))) as root:
+        yield f"{root}/fhir"
+
+
+@contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """Run an already built ASGI app under uvicorn in a thread; yield its root URL."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -50,7 +56,7 @@ def running_server(
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}/fhir"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 INSTITUTIONS = (("county-hospital", "青溪县人民医院"), ("dongshan-thc", "青溪县东山镇卫生院"))
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -43,24 +38,3 @@ def still_serving(client: httpx.Client, base: str) -> None:
     response = client.get(f"{base}/metadata")
     assert response.status_code == 200, response.text[:500]
     assert response.json()["resourceType"] == "CapabilityStatement"
-
-
-@contextmanager
-def serving_app(app: Any) -> Iterator[str]:
-    """Run an already built ASGI app under uvicorn in a thread; yield its root URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)

@@ -12,7 +12,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest
-from tests.api.helpers import assert_outcome, serving_app
+from tests.api.helpers import assert_outcome
+from tests.serving import serving_app
 
 from yilian.api import create_app
 from yilian.config import Settings
