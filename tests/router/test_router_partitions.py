@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from tests.router.router_helpers import BASE, Client, ids, patient
 
+from yilian.router import FhirRouter, RouterSettings
 from yilian.store.base import Partition
 
 pytestmark = pytest.mark.anyio
@@ -21,6 +22,15 @@ async def test_newly_registered_institution_is_seen(client: Client) -> None:
     await client.fails(404, "GET", "Patient", partition="late-comer")
     await client.router.repository.add_partition(Partition("late-comer", "Late"))
     assert (await client.search("Patient", partition="late-comer"))["type"] == "searchset"
+
+
+async def test_removed_institution_stops_answering_once_the_cache_expires(client: Client) -> None:
+    repository = client.router.repository
+    expiring = Client(FhirRouter(repository, RouterSettings(partition_cache_seconds=0)))
+    await repository.add_partition(Partition("leaving", "Leaving"))
+    assert (await expiring.search("Patient", partition="leaving"))["type"] == "searchset"  # now cached
+    await repository.remove_partition("leaving")  # as `yilian institution remove` would, elsewhere
+    await expiring.fails(404, "GET", "Patient", partition="leaving")
 
 
 async def test_reads_are_scoped_to_the_institution(client: Client) -> None:

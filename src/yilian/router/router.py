@@ -9,6 +9,8 @@ See http://hl7.org/fhir/R4/http.html.
 
 from __future__ import annotations
 
+import time
+
 from yilian.fhir.bundle import parse_bundle
 from yilian.fhir.outcome import Outcome, OutcomeError
 from yilian.router.access import access_for
@@ -33,14 +35,19 @@ class FhirRouter:
         self.repository = repository
         self.settings = settings or RouterSettings()
         self._partitions: frozenset[str] | None = None
+        self._partitions_read = 0.0
 
     async def _check_partition(self, code: str | None) -> None:
         """404 unless `code` (the institution in `/fhir/{code}/`) is registered.  The list is
-        cached and refreshed on a miss, so a newly added institution is seen at once."""
+        cached and refreshed on a miss, so a newly added institution is seen at once, and
+        every `settings.partition_cache_seconds`, so a removed one (from the CLI, in another process)
+        stops answering within that time."""
         if code is None:
             return
-        if self._partitions is None or code not in self._partitions:
+        stale = time.monotonic() - self._partitions_read > self.settings.partition_cache_seconds
+        if self._partitions is None or code not in self._partitions or stale:
             self._partitions = frozenset(p.code for p in await self.repository.list_partitions())
+            self._partitions_read = time.monotonic()
         if code not in self._partitions:
             raise OutcomeError.not_found(f"institution {code!r} is not registered with this alliance")
 

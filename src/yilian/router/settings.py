@@ -22,3 +22,4 @@ class RouterSettings:
     default_handling: Literal["strict", "lenient"] = "lenient"
     max_bundle_entries: int = 10000
     validate: bool = True
+    partition_cache_seconds: float = 5.0  # how soon an institution removed elsewhere stops answering
