@@ -19,7 +19,10 @@ import pytest
 
 ADMIN_URL = os.environ.get("YILIAN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("YILIAN_REQUIRE_PG") == "1"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get("YILIAN_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
+"""Public test data written by others (../shared/data beside the clone, or YILIAN_SHARED_DATA)."""
 
 
 def _pg_url(dbname: str) -> str:
