@@ -131,6 +131,16 @@ async def test_conditional_update(client: Client) -> None:
     await client.fails(400, "PUT", "Patient", patient())  # no criteria
 
 
+async def test_conditional_update_honours_if_match(client: Client) -> None:
+    ident = {"identifier": [{"system": "urn:mrn", "value": "8"}]}
+    url = "Patient?identifier=urn:mrn|8"
+    await client.fails(412, "PUT", url, patient(**ident), headers={"If-Match": 'W/"1"'})  # no match yet
+    await client.call("PUT", url, patient(**ident))
+    await client.fails(412, "PUT", url, patient("Qian", **ident), headers={"If-Match": 'W/"2"'})
+    ok = await client.call("PUT", url, patient("Qian", **ident), headers={"If-Match": 'W/"1"'})
+    assert ok.outcome is Outcome.OK and ok.headers["ETag"] == 'W/"2"'
+
+
 async def test_patch(client: Client) -> None:
     pid = (await client.create(patient(gender="male")))["id"]
     ops = [{"op": "replace", "path": "/gender", "value": "female"}]

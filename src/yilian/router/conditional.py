@@ -10,31 +10,27 @@ match and update or delete resources the client did not mean.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
 from urllib.parse import parse_qsl
 
 from yilian.fhir.outcome import OutcomeError
-from yilian.fhir.search.model import Criterion
+from yilian.fhir.search.model import Condition
 from yilian.fhir.search.parse import parse_criteria
 from yilian.router.headers import parse_version_tag
 
 __all__ = ["criteria", "criteria_from_text", "if_match", "if_none_exist", "if_none_match"]
 
 
-def criteria(resource_type: str, query: Sequence[tuple[str, str]], what: str) -> tuple[Criterion, ...]:
-    """The conditions of a conditional interaction's query (400 when empty or unknown).
-
-    The parser may return chained and `_has` conditions; the store's `resolve_ids` runs them
-    like any search condition, but `store.base` annotates its argument as `Criterion`, so the
-    value is cast here, in the one place conditions enter the conditional interactions."""
+def criteria(resource_type: str, query: Sequence[tuple[str, str]], what: str) -> tuple[Condition, ...]:
+    """The conditions of a conditional interaction's query (400 when empty or unknown); chained
+    and `_has` conditions are allowed, as in any search."""
     if not any(k not in ("_format", "_pretty") for k, _ in query):
         raise OutcomeError.invalid(
             f"{what} needs search criteria (e.g. {resource_type}?identifier=system|value)"
         )
-    return cast("tuple[Criterion, ...]", parse_criteria(resource_type, list(query)))
+    return parse_criteria(resource_type, list(query))
 
 
-def criteria_from_text(resource_type: str, text: str, what: str) -> tuple[Criterion, ...]:
+def criteria_from_text(resource_type: str, text: str, what: str) -> tuple[Condition, ...]:
     """Criteria written as a query string: `identifier=x`, `?identifier=x` or `Patient?identifier=x`."""
     _, sep, tail = text.partition("?")
     query = tail if sep else text

@@ -101,7 +101,7 @@ async def update(ctx: Context, session: Session, resource_type: str, id: str | N
         conditions = criteria(resource_type, request.query, "conditional update")
         validate_or_raise(resource, ctx.settings.validate)
         stored, created = await conditional_update(
-            session, resource, access.write_partition, conditions, access.scope
+            session, resource, access.write_partition, conditions, access.scope, if_match=expected
         )
     else:
         body_id = resource.get("id")

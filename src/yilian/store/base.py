@@ -20,7 +20,7 @@ from typing import Any, Literal
 import orjson
 
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
-from yilian.fhir.search.model import Criterion, SearchRequest
+from yilian.fhir.search.model import Condition, SearchRequest
 
 __all__ = [
     "DEFAULT_PARTITION",
@@ -170,7 +170,7 @@ class Session(ABC):
         returns None (delete is idempotent, http://hl7.org/fhir/R4/http.html#delete)."""
 
     @abstractmethod
-    async def resolve_ids(self, resource_type: str, criteria: Sequence[Criterion], scope: Scope) -> list[str]:
+    async def resolve_ids(self, resource_type: str, criteria: Sequence[Condition], scope: Scope) -> list[str]:
         """Ids of current resources of `resource_type` matching every criterion, at most 2
         (enough to tell none / one / many apart for conditional interactions)."""
 
@@ -216,7 +216,7 @@ class Repository(ABC):
 
 
 async def conditional_create(
-    session: Session, resource: dict[str, Any], partition: str, criteria: Sequence[Criterion], scope: Scope
+    session: Session, resource: dict[str, Any], partition: str, criteria: Sequence[Condition], scope: Scope
 ) -> tuple[StoredResource, bool]:
     """Create unless a match exists (If-None-Exist).  Returns (resource, created)."""
     rtype = str(resource["resourceType"])
@@ -229,9 +229,17 @@ async def conditional_create(
 
 
 async def conditional_update(
-    session: Session, resource: dict[str, Any], partition: str, criteria: Sequence[Criterion], scope: Scope
+    session: Session,
+    resource: dict[str, Any],
+    partition: str,
+    criteria: Sequence[Condition],
+    scope: Scope,
+    *,
+    if_match: int | None = None,
 ) -> tuple[StoredResource, bool]:
-    """Update the single match, or create when none matches; many matches is an error."""
+    """Update the single match, or create when none matches; many matches is an error.
+    `if_match` (If-Match) makes it a versioned update of the match: a different current
+    version, or no match at all, is precondition-failed."""
     rtype = str(resource["resourceType"])
     ids = await session.resolve_ids(rtype, criteria, scope)
     if len(ids) > 1:
@@ -242,7 +250,11 @@ async def conditional_update(
             raise OutcomeError.invalid(
                 f"resource id {body_id!r} differs from the id {ids[0]!r} the condition matched", ["id"]
             )
-        return await session.update({**resource, "id": ids[0]}, partition, scope=scope)
+        return await session.update({**resource, "id": ids[0]}, partition, if_match=if_match, scope=scope)
+    if if_match is not None:
+        raise OutcomeError.precondition_failed(
+            f"If-Match expects version {if_match}, but no {rtype} matches the conditional update"
+        )
     body_id = resource.get("id")
     if body_id is not None:
         return await session.update(resource, partition, scope=scope)
@@ -250,7 +262,7 @@ async def conditional_update(
 
 
 async def conditional_delete(
-    session: Session, resource_type: str, criteria: Sequence[Criterion], scope: Scope
+    session: Session, resource_type: str, criteria: Sequence[Condition], scope: Scope
 ) -> StoredResource | None:
     """Delete the single match (none: nothing to do; many: error)."""
     ids = await session.resolve_ids(resource_type, criteria, scope)

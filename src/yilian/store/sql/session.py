@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from yilian.fhir.outcome import OutcomeError
-from yilian.fhir.search.model import Criterion, IndexValue, SearchRequest
+from yilian.fhir.search.model import Condition, IndexValue, SearchRequest
 from yilian.store.base import HistoryPage, HistoryRequest, Scope, SearchResult, Session, StoredResource
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.criteria import ConditionCompiler
@@ -174,7 +174,7 @@ class SqlSession(Session):
         rows, total = await history_rows(self._conn, self._d, request, scope)
         return HistoryPage([stored(r) for r in rows], total)
 
-    async def resolve_ids(self, resource_type: str, criteria: Sequence[Criterion], scope: Scope) -> list[str]:
+    async def resolve_ids(self, resource_type: str, criteria: Sequence[Condition], scope: Scope) -> list[str]:
         await self.flush()
         request = SearchRequest((resource_type,), tuple(criteria), count=2, total="none")
         page = search_statements(self._d, request, scope).page
