@@ -1,28 +1,18 @@
-"""Which rows an interaction may see and where its writes land: the one place that decides.
+"""The default access policy: institution bases see their own partition, the alliance base
+sees everything.
 
-An institution's base (`/fhir/{code}/`) reads and writes only that institution's partition;
-the alliance-wide base (`/fhir/`) reads every partition and writes new resources to
-`DEFAULT_PARTITION`.  Access policy (consent, roles; a later issue) replaces `access_for` and
-narrows the `Scope`, which the store turns into part of every query's WHERE clause, so counts,
-paging and includes are filtered inside the database rather than after it.
+It is what the router uses when no other policy is given (authentication off, unit tests of
+the REST semantics).  With authentication on, the composition root passes
+`yilian.privacy.policy`'s policy instead, which narrows the same `Access` by role, scopes and
+consent; either way the store turns `Access.scope` into part of every query's WHERE clause.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from yilian.privacy.model import Access, AccessRecord, AccessRequest
+from yilian.store.base import DEFAULT_PARTITION, Repository, Scope
 
-from yilian.store.base import DEFAULT_PARTITION, Scope
-
-__all__ = ["Access", "access_for"]
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """`scope` filters every read (and the resource an update or delete may touch);
-    `write_partition` receives newly created resources."""
-
-    scope: Scope
-    write_partition: str
+__all__ = ["Access", "NoAudit", "PartitionPolicy", "access_for"]
 
 
 def access_for(partition: str | None) -> Access:
@@ -30,3 +20,17 @@ def access_for(partition: str | None) -> Access:
     if partition is None:
         return Access(Scope.everything(), DEFAULT_PARTITION)
     return Access(Scope.partition(partition), partition)
+
+
+class PartitionPolicy:
+    """Partition boundaries only: no roles, no scopes, no consent."""
+
+    async def access(self, repository: Repository, request: AccessRequest) -> Access:
+        return access_for(request.partition)
+
+
+class NoAudit:
+    """Records nothing (authentication off, unit tests)."""
+
+    async def record(self, record: AccessRecord) -> None:
+        return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from yilian.router.access import Access
+from yilian.privacy.model import Access
 from yilian.router.settings import RouterSettings
 from yilian.router.types import FhirRequest
 

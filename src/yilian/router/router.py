@@ -10,17 +10,22 @@ See http://hl7.org/fhir/R4/http.html.
 from __future__ import annotations
 
 import time
+from typing import Any
+from urllib.parse import urlencode
 
+from yilian.auth.principal import Principal
 from yilian.fhir.bundle import parse_bundle
 from yilian.fhir.outcome import Outcome, OutcomeError
-from yilian.router.access import access_for
+from yilian.privacy.model import AccessPolicy, AccessRecord, AccessRequest, AuditSink
+from yilian.router.access import NoAudit, PartitionPolicy
 from yilian.router.batch import run_batch
 from yilian.router.capabilities import capability_statement
 from yilian.router.context import Context
 from yilian.router.dispatch import execute
 from yilian.router.result import Result, render
-from yilian.router.routes import match_route
+from yilian.router.routes import Route, match_route
 from yilian.router.settings import RouterSettings
+from yilian.router.status import status_code
 from yilian.router.transaction import run_transaction
 from yilian.router.types import FhirRequest, FhirResponse
 from yilian.store.base import Repository
@@ -31,9 +36,18 @@ __all__ = ["FhirRouter", "RouterSettings"]
 class FhirRouter:
     """Answers `FhirRequest`s from one repository under fixed settings."""
 
-    def __init__(self, repository: Repository, settings: RouterSettings | None = None) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        settings: RouterSettings | None = None,
+        *,
+        policy: AccessPolicy | None = None,
+        audit: AuditSink | None = None,
+    ) -> None:
         self.repository = repository
         self.settings = settings or RouterSettings()
+        self.policy: AccessPolicy = policy or PartitionPolicy()
+        self.audit: AuditSink = audit or NoAudit()
         self._partitions: frozenset[str] | None = None
         self._partitions_read = 0.0
 
@@ -52,20 +66,85 @@ class FhirRouter:
             raise OutcomeError.not_found(f"institution {code!r} is not registered with this alliance")
 
     async def handle(self, request: FhirRequest) -> FhirResponse:
-        """Raises OutcomeError for failures; the api layer maps them to HTTP."""
+        """Raises OutcomeError for failures; the api layer maps them to HTTP.
+
+        The guards wrap every interaction here: the policy decides the access (or refuses),
+        and the audit sink hears of every access and every refusal."""
         await self._check_partition(request.partition)
         route = match_route(request)
-        ctx = Context(request, access_for(request.partition), self.settings)
-        result: Result
+        principal = request.principal or Principal.development()
+        asked = AccessRequest(
+            principal, route.interaction, request.partition, route.resource_type, route.id, route.operation
+        )
+        try:
+            access = await self.policy.access(self.repository, asked)
+        except OutcomeError as refused:
+            await self._record(request, asked, status_code(refused.kind), detail=str(refused))
+            raise
+        ctx = Context(request, access, self.settings)
+        try:
+            result = await self._run(ctx, route)
+        except OutcomeError as failed:
+            await self._record(
+                request, asked, status_code(failed.kind), detail=str(failed), btg=access.break_glass
+            )
+            raise
+        response = render(ctx, result)
+        await self._record(
+            request, asked, status_code(response.outcome), response.body, btg=access.break_glass
+        )
+        return response
+
+    async def _run(self, ctx: Context, route: Route) -> Result:
+        request = ctx.request
         if route.interaction == "capabilities":
-            result = Result(Outcome.OK, body=capability_statement(ctx.base_url))
-        elif route.interaction == "bundle":
+            return Result(Outcome.OK, body=capability_statement(ctx.base_url))
+        if route.interaction == "bundle":
             plan = parse_bundle(request.body, max_entries=self.settings.max_bundle_entries)
             if plan.type == "transaction":
-                result = await run_transaction(ctx, self.repository, plan)
-            else:
-                result = await run_batch(ctx, self.repository, plan)
-        else:
-            async with self.repository.transaction(read_only=route.read_only) as session:
-                result = await execute(ctx, session, route)
-        return render(ctx, result)
+                return await run_transaction(ctx, self.repository, plan)
+            return await run_batch(ctx, self.repository, plan)
+        async with self.repository.transaction(read_only=route.read_only) as session:
+            return await execute(ctx, session, route)
+
+    async def _record(
+        self,
+        request: FhirRequest,
+        asked: AccessRequest,
+        outcome: int,
+        body: dict[str, Any] | None = None,
+        *,
+        detail: str = "",
+        btg: bool = False,
+    ) -> None:
+        query = urlencode(list(request.query))
+        await self.audit.record(
+            AccessRecord(
+                principal=asked.principal,
+                interaction=asked.interaction,
+                partition=asked.partition,
+                outcome=outcome,
+                resource_type=asked.resource_type,
+                resource_id=asked.resource_id,
+                query=query,
+                entities=_entities(body),
+                break_glass=btg,
+                detail=detail,
+            )
+        )
+
+
+def _entities(body: dict[str, Any] | None) -> tuple[str, ...]:
+    """The `Type/id`s a response carries: the resource itself, or a Bundle's entries."""
+    if not body:
+        return ()
+    if body.get("resourceType") == "Bundle":
+        found = []
+        for entry in body.get("entry", []):
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and "id" in resource:
+                found.append(f"{resource['resourceType']}/{resource['id']}")
+        return tuple(found)
+    if "id" in body and body.get("resourceType") not in (None, "OperationOutcome"):
+        return (f"{body['resourceType']}/{body['id']}",)
+    return ()

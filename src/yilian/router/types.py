@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from yilian.auth.principal import Principal
 from yilian.fhir.outcome import Outcome
 
 __all__ = ["FhirRequest", "FhirResponse"]
@@ -24,7 +25,8 @@ class FhirRequest:
     alliance-wide base `/fhir/`.  `path` is what follows the base, split on `/` with empty
     segments removed (`["Patient", "123", "_history", "2"]`).  `query` keeps repeated
     parameters in order.  `headers` keys are lower-case.  `body` is the parsed JSON body (the
-    api layer rejects malformed JSON before the router sees it), or None."""
+    api layer rejects malformed JSON before the router sees it), or None.  `principal` is the
+    authenticated caller the api layer verified."""
 
     method: str
     path: tuple[str, ...]
@@ -33,6 +35,7 @@ class FhirRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
     base_url: str = ""  # absolute base of this request, e.g. http://host:8080/fhir/clinic-a
+    principal: Principal | None = None  # None: authentication is off (development)
 
 
 @dataclass(slots=True)

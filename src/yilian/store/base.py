@@ -24,6 +24,7 @@ from yilian.fhir.search.model import Condition, SearchRequest
 
 __all__ = [
     "DEFAULT_PARTITION",
+    "ConsentGrant",
     "HistoryPage",
     "HistoryRequest",
     "Partition",
@@ -51,13 +52,25 @@ class Partition:
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
-    """Which rows a read may see.  `partitions` None means every partition.
+class ConsentGrant:
+    """Patients whose compartments a reader may see beyond its own partitions (an active
+    Consent, or a break-the-glass window), less the resources carrying any of
+    `excluded_labels` (meta.security codes such as `PSY` or `HIV`; system|code or bare code)."""
 
-    Access policy (a later issue) extends this object; the SQL layer is the one place that
-    turns it into a predicate, so no read path can forget it."""
+    patients: frozenset[str]
+    excluded_labels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which rows a read may see: rows in `partitions` (None: every partition), plus the
+    patient-compartment rows each grant opens.  Writes are governed by `partitions` alone.
+
+    Access policy builds this object; the SQL layer is the one place that turns it into a
+    predicate, so no read path can forget it."""
 
     partitions: frozenset[str] | None = None
+    grants: tuple[ConsentGrant, ...] = ()
 
     @classmethod
     def everything(cls) -> Scope:
@@ -68,6 +81,7 @@ class Scope:
         return cls(frozenset({code}))
 
     def allows(self, partition: str) -> bool:
+        """Whether a write may touch a resource stored in `partition`."""
         return self.partitions is None or partition in self.partitions
 
 
