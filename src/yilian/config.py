@@ -17,14 +17,15 @@ The TOML file uses the field names as keys, at the top level or under a `[yilian
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError", "load_settings"]
+__all__ = ["ENV_PREFIX", "IssuerSetting", "Settings", "SettingsError", "load_settings"]
 
 ENV_PREFIX = "YILIAN_"
 """Environment variables are this prefix plus the upper-cased field name (`YILIAN_DB_URL`)."""
@@ -38,6 +39,21 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 class SettingsError(ValueError):
     """A setting is missing, malformed or out of range; the message says which and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSetting:
+    """One trusted token issuer (auth): its `iss` value and where its public keys are, a JWKS
+    URL or a local JWKS/PEM file (exactly one).  In TOML an array of tables::
+
+        [[yilian.issuers]]
+        issuer = "https://sso.example.cn/realms/alliance"
+        jwks_url = "https://sso.example.cn/realms/alliance/protocol/openid-connect/certs"
+    """
+
+    issuer: str
+    jwks_url: str = ""
+    jwks_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +74,27 @@ class Settings:
     max_count: int = 1000
     default_handling: Handling = "lenient"
     log_level: str = "info"
+    # --- authentication (issue 3, auth): see yilian.auth ---
+    auth: Literal["on", "off"] = "off"  # "off" is for local development only and says so loudly
+    audience: str = "yilian"  # the `aud` every token must carry
+    issuers: tuple[IssuerSetting, ...] = ()
+    auth_dev_issuer: bool = False  # trust the built-in development issuer (`yilian token`)
+    dev_issuer_key_path: str = "./yilian-dev-issuer.pem"
+    token_leeway_seconds: int = 30  # clock skew tolerated on exp / nbf / iat
+
+    # --- audit trail (issue 3, audit): see yilian.privacy.audit ---
+    audit_signing_key: str = ""  # HMAC key of the signed checkpoints; empty: no audit trail
+    audit_checkpoint_every: int = 1000  # sign a checkpoint every this many entries (and on close)
+    audit_flush_ms: int = 200  # queued entries are written at least this often (a crash loses at most this)
+    audit_max_pending: int = 10000  # a full queue is written by the request itself, never dropped
+
+    # --- encryption of sensitive identifiers (issue 3, encryption): see yilian.privacy.keyring ---
+    # Keys never appear in repr(); with none configured, identifiers are stored as they are.
+    encryption_keys: str = field(default="", repr=False)  # "id:BASE64,id:BASE64", the primary first
+    hmac_key: str = field(default="", repr=False)  # BASE64 key of the search hashes of protected values
+    encryption_key_file: str = ""  # a TOML key file supplying what the two settings above leave empty
+    encrypted_identifier_systems: str = ""  # Identifier.system URIs protected besides the resident ID
+    encrypted_resource_types: str = "Patient,RelatedPerson,Practitioner"
 
     def __post_init__(self) -> None:
         _check(self)
@@ -72,7 +109,7 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings; the CLI hands them to
         uvicorn worker processes, which rebuild Settings from their environment."""
-        return {ENV_PREFIX + k.upper(): str(v) for k, v in self.as_dict().items()}
+        return {ENV_PREFIX + k.upper(): _env_value(v) for k, v in self.as_dict().items()}
 
 
 def load_settings(
@@ -126,8 +163,54 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return json.dumps([dataclasses.asdict(v) for v in value])
+    return str(value)
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _coerce_issuers(name: str, value: Any, source: str) -> tuple[IssuerSetting, ...]:
+    """A list of {issuer, jwks_url | jwks_file} tables; from the environment, that list as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            raise SettingsError(f"{name} from {source} must be a JSON list of issuer objects") from None
+    if not isinstance(value, list | tuple):
+        raise SettingsError(f"{name} from {source} must be a list of issuers, not {value!r}")
+    out = []
+    for item in value:
+        if isinstance(item, IssuerSetting):
+            out.append(item)
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("issuer"), str):
+            raise SettingsError(f"{name} from {source}: each issuer needs an 'issuer' string, not {item!r}")
+        unknown = set(item) - {"issuer", "jwks_url", "jwks_file"}
+        if unknown:
+            raise SettingsError(f"{name} from {source}: unknown issuer keys {sorted(unknown)}")
+        if not all(isinstance(v, str) for v in item.values()):
+            raise SettingsError(f"{name} from {source}: issuer values must be strings")
+        out.append(IssuerSetting(**item))
+    return tuple(out)
+
+
 def _coerce(f: dataclasses.Field[Any], value: Any, source: str) -> Any:
     """Turn a TOML value or environment string into the field's type."""
+    if f.type in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise SettingsError(f"{f.name} from {source} must be true or false, not {value!r}")
+    if f.name == "issuers":
+        return _coerce_issuers(f.name, value, source)
     if f.type in ("int", int):
         if isinstance(value, bool):
             raise SettingsError(f"{f.name} from {source} must be an integer, not {value!r}")
@@ -164,3 +247,23 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"default_handling must be 'strict' or 'lenient', not {s.default_handling!r}")
     if s.log_level.lower() not in _LOG_LEVELS:
         raise SettingsError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {s.log_level!r}")
+    positive("audit_checkpoint_every", s.audit_checkpoint_every)
+    positive("audit_flush_ms", s.audit_flush_ms)
+    positive("audit_max_pending", s.audit_max_pending)
+    _check_auth(s)
+
+
+def _check_auth(s: Settings) -> None:
+    if s.auth not in ("on", "off"):
+        raise SettingsError(f"auth must be 'on' or 'off', not {s.auth!r}")
+    if not s.audience:
+        raise SettingsError("audience must not be empty (the `aud` claim tokens are issued for)")
+    if s.token_leeway_seconds < 0 or s.token_leeway_seconds > 600:
+        raise SettingsError(f"token_leeway_seconds must be between 0 and 600, not {s.token_leeway_seconds}")
+    for issuer in s.issuers:
+        if not issuer.issuer:
+            raise SettingsError("issuers: an issuer's 'issuer' must not be empty")
+        if bool(issuer.jwks_url) == bool(issuer.jwks_file):
+            raise SettingsError(f"issuers: {issuer.issuer!r} needs exactly one of jwks_url or jwks_file")
+        if issuer.jwks_url and not issuer.jwks_url.startswith(("https://", "http://")):
+            raise SettingsError(f"issuers: {issuer.issuer!r} jwks_url must be an http(s) URL")

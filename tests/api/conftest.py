@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.api.helpers import INSTITUTIONS
-from tests.serving import running_server
+from tests.serving import auth_headers, running_server
 
 
 @pytest.fixture
@@ -37,5 +37,6 @@ def fhir(serve: Callable[..., AbstractContextManager[str]]) -> Iterator[str]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60) as c:
+    """An httpx client that sends the system client's bearer token."""
+    with httpx.Client(timeout=60, headers=auth_headers()) as c:
         yield c

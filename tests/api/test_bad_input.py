@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 from tests.api.helpers import FHIR_JSON, assert_outcome, history_size, still_serving
+from tests.serving import auth_headers
 
 PATIENT = {"resourceType": "Patient", "name": [{"family": "王", "given": ["秀英"]}], "gender": "female"}
 
@@ -133,7 +134,7 @@ def test_unknown_search_parameter_strict_and_lenient(fhir: str, client: httpx.Cl
 
 
 def test_strict_handling_as_the_server_default(serve: Callable[..., AbstractContextManager[str]]) -> None:
-    with serve(default_handling="strict") as base, httpx.Client() as client:
+    with serve(default_handling="strict") as base, httpx.Client(headers=auth_headers()) as client:
         assert_outcome(client.get(f"{base}/Patient", params={"shoe-size": "42"}), 400, contains="shoe-size")
         assert (
             client.get(
@@ -164,7 +165,7 @@ def test_oversized_body(serve: Callable[..., AbstractContextManager[str]]) -> No
     }
     raw = orjson.dumps(big)
     assert len(raw) > 16 * 1024
-    with serve(max_body_bytes=16 * 1024) as base, httpx.Client(timeout=60) as client:
+    with serve(max_body_bytes=16 * 1024) as base, httpx.Client(timeout=60, headers=auth_headers()) as client:
         with Unchanged(client, base):
             assert_outcome(_post(client, f"{base}/Patient", raw), 413, contains="16384")
             # Without a Content-Length (chunked), the limit still holds while streaming.

@@ -13,10 +13,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import httpx
 import pytest
 from tests.api.helpers import assert_outcome
-from tests.serving import serving_app
+from tests.serving import auth_headers, server_settings, serving_app
 
 from yilian.api import create_app
-from yilian.config import Settings
 from yilian.store.base import Partition, Repository, Session
 from yilian.store.factory import open_repository
 
@@ -66,10 +65,10 @@ def test_unexpected_error_is_a_500_outcome_and_the_server_keeps_serving(
     store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     repository = FailingOnce(open_repository(store_url))
-    app = create_app(Settings(db_url=store_url), repository)
+    app = create_app(server_settings(store_url), repository)
     with (
         serving_app(app) as root,
-        httpx.Client(timeout=30) as client,
+        httpx.Client(timeout=30, headers=auth_headers()) as client,
         caplog.at_level(logging.ERROR, "yilian.api"),
     ):
         repository.arm()

@@ -12,14 +12,14 @@ import pytest
 from tests.conftest import SHARED_DATA, PostgresDatabases, _pg_url
 from tests.e2e.synthea_oracle import load_corpus, supplementary_bundle
 from tests.e2e.test_synthea_search import Loaded
-from tests.serving import running_server
+from tests.serving import auth_headers, running_server
 
 BUNDLE_LIMIT = int(os.environ.get("YILIAN_SYNTHEA_BUNDLES", "100"))
 
 
 def _load(base: str, corpus: Any) -> dict[str, str]:
     ids: dict[str, str] = {}
-    with httpx.Client(timeout=300) as client:
+    with httpx.Client(timeout=300, headers=auth_headers()) as client:
         synthea = corpus.bundles[:-1]
         for i, bundle in enumerate(synthea):
             target = f"{base}/{'hospital-a' if i % 2 == 0 else 'clinic-b'}"
@@ -66,5 +66,6 @@ def synthea_server(
     institutions = [("hospital-a", "Synthea Hospital A"), ("clinic-b", "Synthea Clinic B")]
     with running_server(url, institutions=institutions) as base:
         loaded = Loaded(base, corpus, _load(base, corpus))
+        loaded.client.headers.update(auth_headers())
         yield loaded
         loaded.client.close()

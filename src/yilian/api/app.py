@@ -18,10 +18,12 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from yilian.api.auth import authenticator_for
 from yilian.api.body import BodyLimits
 from yilian.api.endpoint import FhirEndpoint
 from yilian.api.errors import install_error_handlers
 from yilian.api.request import FHIR_PREFIX
+from yilian.api.smart import add_smart_routes
 from yilian.config import Settings
 from yilian.router.router import FhirRouter
 from yilian.router.settings import RouterSettings
@@ -80,7 +82,9 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
             default_handling=settings.default_handling,
         ),
     )
-    endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth))
+    auth = authenticator_for(settings)
+    endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth), auth)
+    add_smart_routes(app, auth)
     _add_fhir_routes(app, endpoint)
 
     @app.get("/", include_in_schema=False)
@@ -89,7 +93,11 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness check")
     async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        health: dict[str, Any] = {"status": "ok"}
+        if not auth.enabled:
+            health["auth"] = "off"
+            health["warning"] = "authentication is OFF: every caller is the system client (development only)"
+        return JSONResponse(health)
 
     return app
 

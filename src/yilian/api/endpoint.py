@@ -12,11 +12,13 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from yilian.api.auth import Authenticator, challenge, is_public
 from yilian.api.body import BodyLimits
 from yilian.api.errors import internal_error_response, outcome_response
 from yilian.api.negotiation import RESPONSE_MEDIA_TYPE, Rendering
-from yilian.api.request import build_fhir_request
-from yilian.fhir.outcome import OutcomeError
+from yilian.api.request import build_fhir_request, request_headers, split_base
+from yilian.api.smart import capability_security
+from yilian.fhir.outcome import Outcome, OutcomeError
 from yilian.router.router import FhirRouter
 from yilian.router.status import status_code
 from yilian.router.types import FhirResponse
@@ -29,23 +31,42 @@ _NO_BODY_STATUS = frozenset({204, 304})
 class FhirEndpoint:
     """Serves `/fhir` and everything under it for one router."""
 
-    def __init__(self, router: FhirRouter, limits: BodyLimits) -> None:
+    def __init__(self, router: FhirRouter, limits: BodyLimits, auth: Authenticator | None = None) -> None:
         self.router = router
         self.limits = limits
+        self.auth = auth or Authenticator(None)
+        self._security = capability_security(self.auth)
 
     async def __call__(self, request: Request, rest: str) -> Response:
         head = request.method == "HEAD"
         pretty = request.query_params.get("_pretty") == "true"
+        path = split_base(rest)[1]
+        public = is_public(request.method, path)
         try:
-            incoming = await build_fhir_request(request, rest, self.limits)
+            # Authenticate before reading the body: an anonymous caller costs no parsing.
+            headers = request_headers(request)
+            principal = None if public else await self.auth.principal(headers)
+            incoming = await build_fhir_request(request, rest, self.limits, principal, headers)
             result = await self.router.handle(incoming.fhir)
         except OutcomeError as exc:
-            return outcome_response(exc, pretty=pretty, head=head)
+            response = outcome_response(exc, pretty=pretty, head=head)
+            if exc.kind is Outcome.UNAUTHORIZED:
+                response.headers["www-authenticate"] = challenge(exc)
+            return response
         except ClientDisconnect:
             # The client went away mid-body: nobody reads this answer and nothing was written.
             return Response(None, status_code=400)
         except Exception as exc:  # a bug: logged with its traceback, answered without it
             return internal_error_response(exc, pretty=pretty, head=head)
+        if (
+            public
+            and isinstance(result.body, dict)
+            and result.body.get("resourceType") == "CapabilityStatement"
+        ):
+            result.body = {
+                **result.body,
+                "rest": [{**rest, "security": self._security} for rest in result.body.get("rest", [])],
+            }
         return http_response(result, incoming.rendering, head=head)
 
 

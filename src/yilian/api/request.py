@@ -18,9 +18,10 @@ from starlette.requests import Request
 
 from yilian.api.body import BodyLimits, parse_body, read_limited
 from yilian.api.negotiation import FORMAT_PARAMETERS, Rendering, negotiate
+from yilian.auth.principal import Principal
 from yilian.router.types import FhirRequest
 
-__all__ = ["FHIR_PREFIX", "RESERVED_SEGMENTS", "build_fhir_request", "split_base"]
+__all__ = ["FHIR_PREFIX", "RESERVED_SEGMENTS", "build_fhir_request", "request_headers", "split_base"]
 
 FHIR_PREFIX = "/fhir"
 RESERVED_SEGMENTS = frozenset({"metadata"})
@@ -52,12 +53,25 @@ def base_url(request: Request, partition: str | None) -> str:
     return f"{base}/{partition}" if partition else base
 
 
-async def build_fhir_request(request: Request, rest: str, limits: BodyLimits) -> IncomingRequest:
-    """Read and check everything about an HTTP request the router must not have to."""
+def request_headers(request: Request) -> dict[str, str]:
+    """The headers with lower-case names, repeated ones joined."""
+    return {k.lower(): v for k, v in _joined_headers(request)}
+
+
+async def build_fhir_request(
+    request: Request,
+    rest: str,
+    limits: BodyLimits,
+    principal: Principal | None = None,
+    headers: dict[str, str] | None = None,
+) -> IncomingRequest:
+    """Read and check everything about an HTTP request the router must not have to.  The
+    credentials stay here: `authorization` is not passed on to the router (or its logs)."""
     method = request.method.upper()
     partition, path = split_base(rest)
     query = [(k, v) for k, v in request.query_params.multi_items()]
-    headers = {k.lower(): v for k, v in _joined_headers(request)}
+    headers = dict(headers if headers is not None else request_headers(request))
+    headers.pop("authorization", None)
     rendering = negotiate(query, headers)
     body = None
     if method in ("POST", "PUT", "PATCH"):
@@ -79,6 +93,7 @@ async def build_fhir_request(request: Request, rest: str, limits: BodyLimits) ->
         headers=headers,
         body=body,
         base_url=base_url(request, partition),
+        principal=principal,
     )
     return IncomingRequest(fhir, rendering)
 
