@@ -55,22 +55,30 @@ class Partition:
 class ConsentGrant:
     """Patients whose compartments a reader may see beyond its own partitions (an active
     Consent, or a break-the-glass window), less the resources carrying any of
-    `excluded_labels` (meta.security codes such as `PSY` or `HIV`; system|code or bare code)."""
+    `excluded_labels` (meta.security codes such as `PSY` or `HIV`; system|code or bare code)
+    and the resources of `excluded_types`; `partitions` (None: any) narrows the grant to the
+    compartment rows stored in those institutions (a `patient/` scope inside one's own
+    institution, or a read through one institution's base)."""
 
     patients: frozenset[str]
     excluded_labels: frozenset[str] = frozenset()
+    partitions: frozenset[str] | None = None
+    excluded_types: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Which rows a read may see: rows in `partitions` (None: every partition), plus the
     patient-compartment rows each grant opens.  Writes are governed by `partitions` alone.
+    `types` (None: every type) limits every row a read sees, includes included, to the
+    resource types the reader's role may see.
 
     Access policy builds this object; the SQL layer is the one place that turns it into a
     predicate, so no read path can forget it."""
 
     partitions: frozenset[str] | None = None
     grants: tuple[ConsentGrant, ...] = ()
+    types: frozenset[str] | None = None
 
     @classmethod
     def everything(cls) -> Scope:

@@ -38,6 +38,7 @@ from yilian.fhir.search.model import (
     normalize_string,
 )
 from yilian.store.base import Scope
+from yilian.store.sql.compartment import grant_predicate
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 
@@ -77,12 +78,28 @@ class ConditionCompiler:
         """`alias` is a current, not deleted resource inside the scope."""
         return Sql(f"NOT {alias}.deleted AND ") + self.scope_filter(alias)
 
-    def scope_filter(self, alias: str) -> Sql:
+    def scope_filter(self, alias: str, type_column: str | None = None) -> Sql:
         """The Scope as a predicate on the row (or version) aliased `alias`: the one place an
-        access policy turns into SQL, so every read path gets it."""
-        if self.scope.partitions is None:
-            return Sql("1=1")
-        return self.dialect.in_list(f"{alias}.partition", sorted(self.scope.partitions))
+        access policy turns into SQL, so every read path gets it.
+
+        Rows of the scope's partitions, or rows a consent grant opens (`compartment.py`), and
+        of the scope's types only.  `type_column` is the resource type of the row (a version
+        row has none of its own: history passes its resource row's)."""
+        scope = self.scope
+        type_column = type_column or f"{alias}.res_type"
+        if scope.partitions is None:
+            rows = Sql("1=1")
+        else:
+            reach = (
+                [self.dialect.in_list(f"{alias}.partition", sorted(scope.partitions))]
+                if scope.partitions
+                else []
+            )
+            reach += [grant_predicate(self.dialect, alias, type_column, g) for g in scope.grants]
+            rows = Sql.any_of(reach).wrap("(", ")")  # callers AND it onto their own conditions
+        if scope.types is None:
+            return rows
+        return Sql.all_of([rows, self.dialect.in_list(type_column, sorted(scope.types))])
 
     # -- conditions ---------------------------------------------------------------------------
     def condition(self, cond: Condition, r: str) -> Sql:

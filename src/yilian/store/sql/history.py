@@ -31,15 +31,20 @@ async def history_rows(
     """The page of versions (newest first) and how many versions match in all."""
     compiler = ConditionCompiler(d, scope)
     if request.id is not None and request.resource_type is not None:
+        # Unknown, or no version inside the scope: not-found either way, so a reader cannot
+        # tell another institution's resource from a missing one.
         found = await conn.fetchone(
             Sql(
-                "SELECT partition FROM resource WHERE res_type = ? AND res_id = ?",
+                "SELECT 1 FROM resource_history h JOIN resource r ON r.rid = h.rid "
+                "WHERE r.res_type = ? AND r.res_id = ? AND ",
                 (request.resource_type, request.id),
             )
+            + compiler.scope_filter("h", "r.res_type")
+            + " LIMIT 1"
         )
-        if found is None or not scope.allows(found[0]):
+        if found is None:
             raise OutcomeError.not_found(f"{request.resource_type}/{request.id} is not known")
-    parts = [compiler.scope_filter("h")]
+    parts = [compiler.scope_filter("h", "r.res_type")]
     if request.resource_type is not None:
         parts.append(Sql("r.res_type = ?", (request.resource_type,)))
     if request.id is not None:

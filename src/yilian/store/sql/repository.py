@@ -94,6 +94,7 @@ class SqlRepository(Repository):
     async def _session(self, read_only: bool) -> AsyncIterator[Session]:
         async with self._connection(read_only) as conn:
             session = SqlSession(conn, self.dialect, self._indexer)
+            session.compartments = any(m.version == 3 for m in self._migrations)  # consent index
             yield session
             await session.flush()  # queued creates are written before the commit
 

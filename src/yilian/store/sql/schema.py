@@ -13,6 +13,8 @@ Tables (column types come from the `Dialect`):
   one table (http://hl7.org/fhir/R4/http.html#history).
 * `idx_*`: search-index rows extracted at write time, one table per search parameter type
   (http://hl7.org/fhir/R4/search.html#ptypes), keyed by `rid`.  Deleted resources have none.
+* `compartment`, `security_label`: per version, the patients whose compartment it is in and
+  the security labels it carries, for consent grants (migration 3; store/sql/compartment.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from yilian.store.base import DEFAULT_PARTITION
+from yilian.store.sql.compartment import compartment_tables
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 
@@ -152,4 +155,6 @@ def _tables(d: Dialect) -> list[Sql]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables: partition, resource, history, one search-index table per parameter type", _tables),
     Migration(2, "search-path b-tree indexes", _search_indexes),
+    # issue 3, consent: the patient-compartment index (store/sql/compartment.py)
+    Migration(3, "patient compartment and security labels per version", compartment_tables),
 )

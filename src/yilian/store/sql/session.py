@@ -26,6 +26,7 @@ import orjson
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import Condition, IndexValue, SearchRequest
 from yilian.store.base import HistoryPage, HistoryRequest, Scope, SearchResult, Session, StoredResource
+from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.criteria import ConditionCompiler
 from yilian.store.sql.dialect import Dialect
@@ -81,6 +82,9 @@ class SqlSession(Session):
         self._d = dialect
         self._indexer = indexer
         self._pending: dict[tuple[str, str], _PendingCreate] = {}
+        self.compartments = True
+        """Whether to fill the patient-compartment index (migration 3; False only for a
+        repository opened with an older migration list, as the upgrade tests do)."""
 
     async def flush(self) -> None:
         """Write the queued creates (see the module docstring).  An id that already exists
@@ -116,7 +120,9 @@ class SqlSession(Session):
                 )
             ]
             for p in batch:
-                statements += insert_statements(rids[(p.resource_type, p.id)], self._indexer(p.body))
+                rid, indexed = rids[(p.resource_type, p.id)], self._indexer(p.body)
+                statements += insert_statements(rid, indexed)
+                statements += self._compartment(rid, 1, p.resource_type, p.id, indexed)
             await self._conn.batch(merge_statements(statements))
 
     # -- reads --------------------------------------------------------------------------------
@@ -146,7 +152,7 @@ class SqlSession(Session):
                 "WHERE r.res_type = ? AND r.res_id = ? AND h.version = ? AND ",
                 (resource_type, id, version),
             )
-            + compiler.scope_filter("h")
+            + compiler.scope_filter("h", "r.res_type")
         )
         if row is None:
             raise OutcomeError.not_found(f"{resource_type}/{id}/_history/{version} is not known")
@@ -212,10 +218,12 @@ class SqlSession(Session):
         if row is None:
             raise OutcomeError.conflict(f"{resource_type}/{id} already exists")
         rid = int(row[0])
+        values = self._indexer(body)
         await self._conn.batch(
             [
                 self._history(rid, 1, partition, instant, key, False, content),
-                *insert_statements(rid, self._indexer(body)),
+                *insert_statements(rid, values),
+                *self._compartment(rid, 1, resource_type, id, values),
             ]
         )
         return StoredResource(resource_type, id, 1, instant, partition, content)
@@ -251,12 +259,14 @@ class SqlSession(Session):
         new_version = version + 1
         instant, key = _now()
         body, content = _stamp(resource, resource_type, id, new_version, instant)
+        values = self._indexer(body)
         await self._conn.batch(
             [
                 (_UPDATE_RESOURCE, [(new_version, instant, key, False, self._d.content_param(content), rid)]),
                 self._history(rid, new_version, stored_partition, instant, key, False, content),
                 *delete_statements(rid),
-                *insert_statements(rid, self._indexer(body)),
+                *insert_statements(rid, values),
+                *self._compartment(rid, new_version, resource_type, id, values),
             ]
         )
         return StoredResource(resource_type, id, new_version, instant, stored_partition, content), False
@@ -280,6 +290,14 @@ class SqlSession(Session):
         return StoredResource(resource_type, id, new_version, instant, stored_partition, b"", deleted=True)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _compartment(
+        self, rid: int, version: int, resource_type: str, id: str, values: Sequence[IndexValue]
+    ) -> list[BatchStatement]:
+        """The consent index rows of one version (store/sql/compartment.py)."""
+        if not self.compartments:
+            return []
+        return compartment_statements(rid, version, resource_type, id, values)
+
     async def _current(self, resource_type: str, id: str) -> tuple[int, int, str, bool] | None:
         """rid, version, partition and deleted flag of the current row, locked for update."""
         await self.flush()
