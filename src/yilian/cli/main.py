@@ -19,10 +19,12 @@ from rich.table import Table
 
 from yilian.alliance import list_institutions, register_institution, remove_institution
 from yilian.cli.demo import load_sample
+from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import run_server
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import Repository
+from yilian.store.codec import ResourceCodec
 from yilian.store.factory import open_repository
 
 __all__ = ["app"]
@@ -37,6 +39,7 @@ app = typer.Typer(
 )
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
@@ -58,11 +61,14 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _with_repository(url: str, work: Callable[[Repository], Awaitable[T]]) -> T:
-    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1."""
+def _with_repository(
+    url: str, work: Callable[[Repository], Awaitable[T]], codec: ResourceCodec | None = None
+) -> T:
+    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1.
+    Without a `codec` (commands that never read protected identifiers) keys are not checked."""
 
     async def run() -> T:
-        repository = open_repository(url)
+        repository = open_repository(url, codec=codec) if codec else open_repository(url, check_keys=False)
         try:
             await repository.open()
         except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
@@ -107,6 +113,8 @@ def serve(
     _check_url(settings.db_url)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.db_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
+    settings = with_demo_keys(settings, create=False)
+    announce_encryption(settings, console)
     run_server(settings)
 
 
@@ -121,9 +129,10 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """Load the sample alliance into an embedded SQLite file and serve it."""
-    settings = _settings(config, db_url=db, host=host, port=port, workers=1)
+    settings = with_demo_keys(_settings(config, db_url=db, host=host, port=port, workers=1))
     base = f"http://{settings.host}:{settings.port}"
-    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"))
+    codec = announce_encryption(settings, console)
+    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
 
     table = Table(title="Sample alliance (synthetic data)")
     table.add_column("institution", no_wrap=True)

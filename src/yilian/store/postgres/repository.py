@@ -91,7 +91,7 @@ class PostgresRepository(SqlRepository):
             )
             await pool.open(wait=True)
             self._pool = pool
-        await self._migrate()
+        await self._prepare()
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -17,10 +17,13 @@ from typing import Any
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import IndexValue
 from yilian.store.base import DEFAULT_PARTITION, Partition, Repository, Session
+from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
-from yilian.store.sql.schema import MIGRATIONS, Migration, migrations_table
+from yilian.store.sql.keys import record_keys
+from yilian.store.sql.recode import Progress, RecodeReport, recode
+from yilian.store.sql.schema import KEYS_MIGRATION, MIGRATIONS, Migration, migrations_table
 from yilian.store.sql.session import Indexer, SqlSession
 
 __all__ = ["SqlRepository", "default_indexer"]
@@ -46,10 +49,14 @@ class SqlRepository(Repository):
         *,
         migrations: Sequence[Migration] = MIGRATIONS,
         indexer: Indexer | None = None,
+        codec: ResourceCodec = PLAIN,
+        check_keys: bool = True,
     ) -> None:
         self.dialect = dialect
         self._migrations = tuple(migrations)
         self._indexer: Indexer = indexer or default_indexer
+        self.codec = codec
+        self._check_keys = check_keys
 
     @abstractmethod
     def _connection(self, read_only: bool) -> AbstractAsyncContextManager[Connection]:
@@ -81,6 +88,29 @@ class SqlRepository(Repository):
                     )
                 )
 
+    async def _prepare(self) -> None:
+        """Migrate, then make sure the configured keys can read what the database holds
+        (store.codec; `check_keys=False` is for `yilian keys rotate`, which fixes that)."""
+        await self._migrate()
+        if self._check_keys and any(m.version == KEYS_MIGRATION for m in self._migrations):
+            async with self._connection(False) as conn:
+                await record_keys(conn, self.codec)
+
+    async def recode(
+        self, *, reindex: bool = False, batch_size: int = 500, progress: Progress | None = None
+    ) -> RecodeReport:
+        """Rewrite stored values the codec calls stale, rebuilding their search rows (and every
+        protected resource's search rows when `reindex`): `yilian keys rotate` (store/sql/recode.py)."""
+        return await recode(
+            self._connection,
+            self.dialect,
+            self._indexer,
+            self.codec,
+            reindex=reindex,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
     async def schema_version(self) -> int:
         async with self._connection(True) as conn:
             row = await conn.fetchone(Sql("SELECT MAX(version) FROM schema_migrations"))
@@ -93,7 +123,7 @@ class SqlRepository(Repository):
     @asynccontextmanager
     async def _session(self, read_only: bool) -> AsyncIterator[Session]:
         async with self._connection(read_only) as conn:
-            session = SqlSession(conn, self.dialect, self._indexer)
+            session = SqlSession(conn, self.dialect, self._indexer, self.codec)
             session.compartments = any(m.version == 3 for m in self._migrations)  # consent index
             yield session
             await session.flush()  # queued creates are written before the commit

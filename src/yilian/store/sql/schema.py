@@ -28,7 +28,7 @@ from yilian.store.sql.compartment import compartment_tables
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 
-__all__ = ["MIGRATIONS", "Migration", "migrations_table"]
+__all__ = ["KEYS_MIGRATION", "MIGRATIONS", "Migration", "migrations_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,10 @@ class Migration:
     version: int
     name: str
     statements: Callable[[Dialect], list[Sql]]
+
+
+KEYS_MIGRATION = 5
+"""The migration that creates `encryption_key` (the start-up key check needs it)."""
 
 
 def migrations_table(d: Dialect) -> Sql:
@@ -148,6 +152,20 @@ def _search_indexes(d: Dialect) -> list[Sql]:
     ]
 
 
+def _encryption_keys(d: Dialect) -> list[Sql]:
+    """The keys the database has used (store/sql/keys.py): encryption key ids named in the
+    envelopes of sensitive identifiers, and the id of the key their search rows are hashed
+    with.  A key is retired once `yilian keys rotate` has moved every value off it; the
+    server refuses to start when a key still in use is not configured."""
+    k = d.key_text
+    return [
+        Sql(
+            f"CREATE TABLE encryption_key (purpose {k} NOT NULL, key_id {k} NOT NULL, "
+            "first_used TEXT NOT NULL, retired TEXT, PRIMARY KEY (purpose, key_id))"
+        )
+    ]
+
+
 def _tables(d: Dialect) -> list[Sql]:
     return [*_core(d), *_composite(d)]
 
@@ -157,4 +175,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "search-path b-tree indexes", _search_indexes),
     # issue 3, consent: the patient-compartment index (store/sql/compartment.py)
     Migration(3, "patient compartment and security labels per version", compartment_tables),
+    Migration(KEYS_MIGRATION, "encryption key metadata: the key ids stored values use", _encryption_keys),
 )

@@ -15,6 +15,7 @@ hand those bytes back untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import orjson
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import Condition, IndexValue, SearchRequest
 from yilian.store.base import HistoryPage, HistoryRequest, Scope, SearchResult, Session, StoredResource
+from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.criteria import ConditionCompiler
@@ -35,7 +37,7 @@ from yilian.store.sql.history import history_rows, version_columns
 from yilian.store.sql.includes import fetch_includes
 from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements, merge_statements
 from yilian.store.sql.query import resource_columns, search_statements
-from yilian.store.sql.rows import stored
+from yilian.store.sql.rows import Row, stored
 
 __all__ = ["Indexer", "SqlSession"]
 
@@ -71,16 +73,19 @@ class _PendingCreate:
     instant: str
     key: str
     body: dict[str, Any]
-    content: bytes
+    content: bytes  # as stored (the codec's encoding of the body)
 
 
 class SqlSession(Session):
     """One database transaction's worth of repository primitives."""
 
-    def __init__(self, conn: Connection, dialect: Dialect, indexer: Indexer) -> None:
+    def __init__(
+        self, conn: Connection, dialect: Dialect, indexer: Indexer, codec: ResourceCodec = PLAIN
+    ) -> None:
         self._conn = conn
         self._d = dialect
         self._indexer = indexer
+        self._codec = codec
         self._pending: dict[tuple[str, str], _PendingCreate] = {}
         self.compartments = True
         """Whether to fill the patient-compartment index (migration 3; False only for a
@@ -120,7 +125,7 @@ class SqlSession(Session):
                 )
             ]
             for p in batch:
-                rid, indexed = rids[(p.resource_type, p.id)], self._indexer(p.body)
+                rid, indexed = rids[(p.resource_type, p.id)], self._index(p.body)
                 statements += insert_statements(rid, indexed)
                 statements += self._compartment(rid, 1, p.resource_type, p.id, indexed)
             await self._conn.batch(merge_statements(statements))
@@ -141,7 +146,7 @@ class SqlSession(Session):
             raise OutcomeError.not_found(f"{resource_type}/{id} is not known")
         if row[6]:
             raise OutcomeError.gone(f"{resource_type}/{id} was deleted (version {row[2]})")
-        return stored(row)
+        return self._stored(row)
 
     async def vread(self, resource_type: str, id: str, version: int, scope: Scope) -> StoredResource:
         await self.flush()
@@ -158,10 +163,11 @@ class SqlSession(Session):
             raise OutcomeError.not_found(f"{resource_type}/{id}/_history/{version} is not known")
         if row[6]:
             raise OutcomeError.gone(f"{resource_type}/{id}/_history/{version} is a deletion")
-        return stored(row)
+        return self._stored(row)
 
     async def search(self, request: SearchRequest, scope: Scope) -> SearchResult:
         await self.flush()
+        request = self._query(request)
         statements = search_statements(self._d, request, scope)
         total: int | None = None
         if statements.count is not None:
@@ -173,16 +179,16 @@ class SqlSession(Session):
             included = await fetch_includes(
                 self._conn, self._d, scope, request.includes, request.revincludes, rows
             )
-        return SearchResult([stored(r) for r in rows], [stored(r) for r in included], total)
+        return SearchResult([self._stored(r) for r in rows], [self._stored(r) for r in included], total)
 
     async def history(self, request: HistoryRequest, scope: Scope) -> HistoryPage:
         await self.flush()
         rows, total = await history_rows(self._conn, self._d, request, scope)
-        return HistoryPage([stored(r) for r in rows], total)
+        return HistoryPage([self._stored(r) for r in rows], total)
 
     async def resolve_ids(self, resource_type: str, criteria: Sequence[Condition], scope: Scope) -> list[str]:
         await self.flush()
-        request = SearchRequest((resource_type,), tuple(criteria), count=2, total="none")
+        request = self._query(SearchRequest((resource_type,), tuple(criteria), count=2, total="none"))
         page = search_statements(self._d, request, scope).page
         assert page is not None  # only summary=count omits the page
         return [str(row[1]) for row in await self._conn.fetchall(page)]
@@ -198,7 +204,7 @@ class SqlSession(Session):
         instant, key = _now()
         body, content = _stamp(resource, resource_type, new_id, 1, instant)
         self._pending[(resource_type, new_id)] = _PendingCreate(
-            resource_type, new_id, partition, instant, key, body, content
+            resource_type, new_id, partition, instant, key, body, self._at_rest(body, content)
         )
         if len(self._pending) >= _FLUSH_ROWS:
             await self.flush()
@@ -209,19 +215,20 @@ class SqlSession(Session):
         resource_type = _resource_type(resource)
         instant, key = _now()
         body, content = _stamp(resource, resource_type, id, 1, instant)
+        at_rest = self._at_rest(body, content)
         row = await self._conn.fetchone(
             Sql(
                 _INSERT_RESOURCES.format(values="(?, ?, ?, 1, ?, ?, ?, ?)"),
-                (resource_type, id, partition, instant, key, False, self._d.content_param(content)),
+                (resource_type, id, partition, instant, key, False, self._d.content_param(at_rest)),
             )
         )
         if row is None:
             raise OutcomeError.conflict(f"{resource_type}/{id} already exists")
         rid = int(row[0])
-        values = self._indexer(body)
+        values = self._index(body)
         await self._conn.batch(
             [
-                self._history(rid, 1, partition, instant, key, False, content),
+                self._history(rid, 1, partition, instant, key, False, at_rest),
                 *insert_statements(rid, values),
                 *self._compartment(rid, 1, resource_type, id, values),
             ]
@@ -259,11 +266,12 @@ class SqlSession(Session):
         new_version = version + 1
         instant, key = _now()
         body, content = _stamp(resource, resource_type, id, new_version, instant)
-        values = self._indexer(body)
+        at_rest = self._at_rest(body, content)
+        values = self._index(body)
         await self._conn.batch(
             [
-                (_UPDATE_RESOURCE, [(new_version, instant, key, False, self._d.content_param(content), rid)]),
-                self._history(rid, new_version, stored_partition, instant, key, False, content),
+                (_UPDATE_RESOURCE, [(new_version, instant, key, False, self._d.content_param(at_rest), rid)]),
+                self._history(rid, new_version, stored_partition, instant, key, False, at_rest),
                 *delete_statements(rid),
                 *insert_statements(rid, values),
                 *self._compartment(rid, new_version, resource_type, id, values),
@@ -288,6 +296,37 @@ class SqlSession(Session):
             ]
         )
         return StoredResource(resource_type, id, new_version, instant, stored_partition, b"", deleted=True)
+
+    # -- the codec hook (store.codec): the stored form of sensitive values ----------------------
+    def _at_rest(self, body: dict[str, Any], content: bytes) -> bytes:
+        """The bytes written for the stamped `body` (its plaintext `content` unless the codec
+        encodes something in it)."""
+        if not self._codec.active:
+            return content
+        encoded = self._codec.encode(body)
+        return content if encoded is None else encoded
+
+    def _index(self, body: dict[str, Any]) -> list[IndexValue]:
+        """Index rows of `body`, extracted from its plaintext, as the codec stores them."""
+        values = self._indexer(body)
+        return self._codec.index_values(body, values) if self._codec.active else values
+
+    def _stored(self, row: Row) -> StoredResource:
+        """A result row with its content decoded to plaintext."""
+        found = stored(row)
+        if self._codec.active and found.resource_type in self._codec.resource_types and found.content:
+            plain = self._codec.decode(found.resource_type, found.content)
+            if plain is not found.content:
+                found = dataclasses.replace(found, content=plain)
+        return found
+
+    def _query(self, request: SearchRequest) -> SearchRequest:
+        """Search conditions as they must be compiled against the stored index rows."""
+        if not self._codec.active or not request.conditions:
+            return request
+        return dataclasses.replace(
+            request, conditions=tuple(self._codec.query(c) for c in request.conditions)
+        )
 
     # -- helpers ------------------------------------------------------------------------------
     def _compartment(

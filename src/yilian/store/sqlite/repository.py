@@ -91,7 +91,7 @@ class SqliteRepository(SqlRepository):
     async def open(self) -> None:
         if self._writer is None:
             self._writer = await anyio.to_thread.run_sync(self._connect)
-        await self._migrate()
+        await self._prepare()
 
     async def close(self) -> None:
         conns = [*self._all_readers, *([self._writer] if self._writer else [])]

@@ -1,0 +1,188 @@
+"""Rewriting stored values under the current codec: the engine of `yilian keys rotate`.
+
+Two passes over the resource types the codec protects: the current rows (`resource`), then
+every version (`resource_history`), in key order, `batch_size` rows per transaction.  A row is
+rewritten when the codec calls it stale (a protected value in plaintext, or encrypted under a
+key other than the primary); a current row that is rewritten, or every current row when the
+search hash key changes (`reindex`), also gets its search-index rows rebuilt from the
+plaintext.  Rows already in the current form are skipped, so the run is idempotent and an
+interrupted run simply starts again.  Current rows are read `FOR UPDATE` on PostgreSQL (SQLite
+serialises writers), so a server writing at the same time never loses a version to the
+rewrite.  Once both passes are through, the keys no value uses any more are retired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from yilian.store.codec import ResourceCodec
+from yilian.store.sql.connection import Connection
+from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.fragment import Sql
+from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements
+from yilian.store.sql.keys import active_keys, record_keys, retire_keys
+from yilian.store.sql.session import Indexer
+
+__all__ = ["Progress", "RecodeReport", "recode"]
+
+Progress = Callable[[str, int, int], None]
+"""Called after each batch with the table, the rows examined so far and the rows in all."""
+
+ConnectionFactory = Callable[[bool], AbstractAsyncContextManager[Connection]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecodeReport:
+    """What a run did: rows examined and rewritten per table, index rebuilds, keys retired."""
+
+    current_rows: int
+    current_rewritten: int
+    history_rows: int
+    history_rewritten: int
+    reindexed: int
+    retired: tuple[str, ...]
+
+
+async def recode(
+    connection: ConnectionFactory,
+    d: Dialect,
+    indexer: Indexer,
+    codec: ResourceCodec,
+    *,
+    reindex: bool = False,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> RecodeReport:
+    """Rewrite every stale value (module docstring).  The codec must be able to decrypt every
+    value stored: a value under a key it lacks stops the run with the codec's error, after
+    the batches before it were committed."""
+    types = sorted(codec.resource_types)
+    async with connection(False) as conn:
+        codec.check([k for k in await active_keys(conn) if k.purpose == "data" or not reindex])
+    if not types:
+        return RecodeReport(0, 0, 0, 0, 0, ())
+    current = await _current_pass(connection, d, indexer, codec, types, reindex, batch_size, progress)
+    history = await _history_pass(connection, d, codec, types, batch_size, progress)
+    retired: list[str] = []
+    async with connection(False) as conn:
+        await record_keys(conn, codec, check=False)
+        for use in codec.keys_in_use():
+            retired += await retire_keys(conn, use.purpose, [use.key_id])
+    return RecodeReport(current[0], current[1], history[0], history[1], current[2], tuple(retired))
+
+
+async def _count(connection: ConnectionFactory, d: Dialect, sql: str, types: list[str]) -> int:
+    async with connection(True) as conn:
+        row = await conn.fetchone(Sql(sql) + d.in_list("r.res_type", types))
+    return int(row[0]) if row else 0
+
+
+async def _current_pass(
+    connection: ConnectionFactory,
+    d: Dialect,
+    indexer: Indexer,
+    codec: ResourceCodec,
+    types: list[str],
+    reindex: bool,
+    batch_size: int,
+    progress: Progress | None,
+) -> tuple[int, int, int]:
+    total = await _count(connection, d, "SELECT COUNT(*) FROM resource r WHERE NOT r.deleted AND ", types)
+    seen = rewritten = reindexed = 0
+    after = 0
+    while True:
+        async with connection(False) as conn:
+            rows = await conn.fetchall(
+                Sql(f"SELECT r.rid, r.res_type, {d.content_column('r.content')} FROM resource r WHERE ")
+                + d.in_list("r.res_type", types)
+                + Sql(" AND NOT r.deleted AND r.rid > ? ORDER BY r.rid LIMIT ?", (after, batch_size))
+                + d.for_update
+            )
+            statements: list[BatchStatement] = []
+            for rid, res_type, raw in rows:
+                content = _bytes(raw)
+                stale = codec.stale(res_type, content)
+                if not (stale or reindex):
+                    continue
+                body = orjson.loads(codec.decode(res_type, content))
+                if stale:
+                    stored = codec.encode(body) or orjson.dumps(body)
+                    statements.append(
+                        ("UPDATE resource SET content = ? WHERE rid = ?", [(d.content_param(stored), rid)])
+                    )
+                    rewritten += 1
+                statements += delete_statements(rid)
+                statements += insert_statements(rid, codec.index_values(body, indexer(body)))
+                reindexed += 1
+            if statements:
+                await conn.batch(statements)
+        if not rows:
+            break
+        seen += len(rows)
+        after = int(rows[-1][0])
+        if progress is not None:
+            progress("resource", seen, total)
+    return seen, rewritten, reindexed
+
+
+async def _history_pass(
+    connection: ConnectionFactory,
+    d: Dialect,
+    codec: ResourceCodec,
+    types: list[str],
+    batch_size: int,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    total = await _count(
+        connection,
+        d,
+        "SELECT COUNT(*) FROM resource_history h JOIN resource r ON r.rid = h.rid WHERE NOT h.deleted AND ",
+        types,
+    )
+    seen = rewritten = 0
+    after = (0, 0)
+    while True:
+        async with connection(False) as conn:
+            rows = await conn.fetchall(
+                Sql(
+                    f"SELECT h.rid, h.version, r.res_type, {d.content_column('h.content')} "
+                    "FROM resource_history h JOIN resource r ON r.rid = h.rid WHERE "
+                )
+                + d.in_list("r.res_type", types)
+                + Sql(
+                    " AND NOT h.deleted AND (h.rid > ? OR (h.rid = ? AND h.version > ?)) "
+                    "ORDER BY h.rid, h.version LIMIT ?",
+                    (after[0], after[0], after[1], batch_size),
+                )
+            )
+            updates: list[tuple[object, ...]] = []
+            for rid, version, res_type, raw in rows:
+                content = _bytes(raw)
+                if codec.stale(res_type, content):
+                    body = orjson.loads(codec.decode(res_type, content))
+                    stored = codec.encode(body) or orjson.dumps(body)
+                    updates.append((d.content_param(stored), rid, version))
+            if updates:
+                await conn.batch(
+                    [("UPDATE resource_history SET content = ? WHERE rid = ? AND version = ?", updates)]
+                )
+                rewritten += len(updates)
+        if not rows:
+            break
+        seen += len(rows)
+        after = (int(rows[-1][0]), int(rows[-1][1]))
+        if progress is not None:
+            progress("resource_history", seen, total)
+    return seen, rewritten
+
+
+def _bytes(raw: Any) -> bytes:
+    """The content column as bytes (the dialect's `content_column` yields bytes or a view)."""
+    if isinstance(raw, str):
+        return raw.encode()
+    return raw if isinstance(raw, bytes) else bytes(raw)
