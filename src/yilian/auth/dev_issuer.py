@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,11 +32,13 @@ from jwt.algorithms import ECAlgorithm
 
 from yilian.auth.keys import TrustedIssuer
 from yilian.auth.principal import ROLES
+from yilian.auth.purpose import PURPOSES
 
 __all__ = ["DEV_ISSUER", "DevelopmentIssuer"]
 
 DEV_ISSUER = "urn:yilian:dev-issuer"
 MAX_TTL = timedelta(days=30)
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 class DevelopmentIssuer:
@@ -77,6 +80,10 @@ class DevelopmentIssuer:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if role == "patient" and not patient:
             raise ValueError("a patient token needs the patient's Patient id (--patient)")
+        if institution is not None and not _CODE.fullmatch(institution):
+            raise ValueError(f"institution must be an institution code (a-z, 0-9, -), not {institution!r}")
+        if purpose is not None and purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
         if not timedelta(0) < ttl <= MAX_TTL:
             raise ValueError(f"ttl must be positive and at most {MAX_TTL.days} days")
         scope = scopes if isinstance(scopes, str) else " ".join(scopes)

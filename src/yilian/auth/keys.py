@@ -1,8 +1,9 @@
 """Where a trusted issuer's public keys come from: a JWKS URL, a JWKS or PEM file, or a JWKS
 held in memory (the development issuer).
 
-A key is chosen by the token's `kid` (RFC 7515 section 4.1.4); a token without one is accepted
-only when the issuer has exactly one key for its algorithm.  Remote key sets are cached for
+A key is chosen by the token's `kid` (RFC 7515 section 4.1.4); a token without one, or with
+one the set does not name, is checked against the issuer's key for its algorithm only when
+there is exactly one such key without a key id of its own (a PEM file).  Remote key sets are cached for
 `cache_seconds` and fetched with a timeout; an unknown `kid` triggers at most one refetch per
 `refetch_seconds`, so a stream of tokens with made-up key ids cannot turn the server into a
 flood of requests against the identity provider.
@@ -76,7 +77,10 @@ def _usable(keys: Sequence[PyJWK]) -> list[PyJWK]:
 def _pick(keys: Sequence[PyJWK], kid: str | None, algorithm: str) -> PyJWK | None:
     candidates = [k for k in _usable(keys) if k.algorithm_name == algorithm]
     if kid is not None:
-        return next((k for k in candidates if k.key_id == kid), None)
+        named = next((k for k in candidates if k.key_id == kid), None)
+        if named is not None:
+            return named
+        candidates = [k for k in candidates if k.key_id is None]  # PEM keys carry no kid
     return candidates[0] if len(candidates) == 1 else None
 
 

@@ -5,13 +5,19 @@ posted to each institution's base through the FHIR router, exactly as a client's
 would be (http://hl7.org/fhir/R4/http.html#transaction): the demo data exercises the same code
 path as real traffic and never bypasses validation or indexing.  Institutions already present
 (a second `yilian demo` on the same file) are left as they are.
+
+The demo runs with authentication on and trusts the development issuer; `demo_tokens` mints
+ready-made tokens for the people the README's security model talks about: a doctor at each of
+two institutions, a patient, a researcher, and the alliance's system client.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from yilian.alliance import list_institutions, register_institution
+from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.router.router import FhirRouter
 from yilian.router.settings import RouterSettings
@@ -20,7 +26,9 @@ from yilian.router.types import FhirRequest
 from yilian.store.base import Repository
 from yilian.synth import sample_alliance
 
-__all__ = ["LoadedInstitution", "load_sample"]
+__all__ = ["DemoToken", "LoadedInstitution", "demo_tokens", "load_sample"]
+
+DEMO_TOKEN_TTL = timedelta(hours=12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,74 @@ class LoadedInstitution:
     name: str
     entries: int  # resources written now; 0 when the institution was already there
     example_family: str  # a family name that institution's sample patients include
+    example_patient: str = ""  # the id of one of its patients (the demo's patient token)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoToken:
+    name: str  # shell variable the demo suggests, e.g. DOCTOR_A
+    who: str
+    token: str
+    try_path: str  # a path below the server root this caller can usefully GET
+    try_query: tuple[tuple[str, str], ...] = ()  # its search parameters
+
+
+def demo_tokens(issuer: DevelopmentIssuer, loaded: list[LoadedInstitution]) -> list[DemoToken]:
+    """Tokens for a doctor at the first two institutions, a patient of the first, a researcher
+    and the system client, valid for DEMO_TOKEN_TTL."""
+    first, second = loaded[0], loaded[1 if len(loaded) > 1 else 0]
+    ttl = DEMO_TOKEN_TTL
+    patient = first.example_patient
+    return [
+        DemoToken(
+            "DOCTOR_A",
+            f"doctor at {first.code}",
+            issuer.issue(first.code, "doctor", "user/*.cruds", ttl=ttl, subject=f"dr-wang@{first.code}"),
+            f"/fhir/{first.code}/Patient",
+            (("family", first.example_family),),
+        ),
+        DemoToken(
+            "DOCTOR_B",
+            f"doctor at {second.code}",
+            issuer.issue(second.code, "doctor", "user/*.cruds", ttl=ttl, subject=f"dr-li@{second.code}"),
+            f"/fhir/{second.code}/Patient",
+            (("family", second.example_family),),
+        ),
+        DemoToken(
+            "PATIENT",
+            f"patient Patient/{patient} of {first.code}",
+            issuer.issue(
+                first.code, "patient", "patient/*.rs", patient=patient, ttl=ttl, subject=f"patient-{patient}"
+            ),
+            f"/fhir/{first.code}/Patient/{patient}/$everything",
+        ),
+        DemoToken(
+            "RESEARCHER",
+            "researcher (purpose: research)",
+            issuer.issue(
+                None, "researcher", "user/*.rs", ttl=ttl, subject="researcher-zhao", purpose="research"
+            ),
+            "/fhir/Observation",
+            (("_summary", "count"),),
+        ),
+        DemoToken(
+            "SYSTEM",
+            "the alliance's system client",
+            issuer.issue(None, "system", "system/*.cruds", ttl=ttl, subject="alliance-integration"),
+            "/fhir/Patient",
+            (("_summary", "count"),),
+        ),
+    ]
+
+
+async def _first_patient(router: FhirRouter, code: str, family: str) -> str:
+    response = await router.handle(
+        FhirRequest(
+            method="GET", path=("Patient",), partition=code, query=(("family", family), ("_count", "1"))
+        )
+    )
+    entries = (response.body or {}).get("entry") or [{}]
+    return str(entries[0].get("resource", {}).get("id", ""))
 
 
 async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -> list[LoadedInstitution]:
@@ -43,7 +119,8 @@ async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -
     for inst in alliance.institutions:
         family = str(alliance.resources(inst.code, "Patient")[0]["name"][0]["family"])
         if inst.code in present:
-            loaded.append(LoadedInstitution(inst.code, inst.name, 0, family))
+            patient = await _first_patient(router, inst.code, family)
+            loaded.append(LoadedInstitution(inst.code, inst.name, 0, family, patient))
             continue
         await register_institution(repository, inst.code, inst.name)
         bundle = alliance.bundles[inst.code]
@@ -63,5 +140,6 @@ async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -
                 IssueType.EXCEPTION,
                 f"loading the sample bundle of {inst.code} failed: {response.outcome.value}",
             )
-        loaded.append(LoadedInstitution(inst.code, inst.name, len(bundle["entry"]), family))
+        patient = await _first_patient(router, inst.code, family)
+        loaded.append(LoadedInstitution(inst.code, inst.name, len(bundle["entry"]), family, patient))
     return loaded

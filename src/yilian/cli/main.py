@@ -18,13 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from yilian.alliance import list_institutions, register_institution, remove_institution
-from yilian.cli.demo import load_sample
-from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
-from yilian.cli.serve import run_server
+from yilian.auth.dev_issuer import DevelopmentIssuer
+from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample
+from yilian.cli.serve import announce_auth, check_auth, run_server
+from yilian.cli.token import token_command
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import Repository
-from yilian.store.codec import ResourceCodec
 from yilian.store.factory import open_repository
 
 __all__ = ["app"]
@@ -37,9 +37,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("token")(token_command)
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
-app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
@@ -61,14 +61,11 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _with_repository(
-    url: str, work: Callable[[Repository], Awaitable[T]], codec: ResourceCodec | None = None
-) -> T:
-    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1.
-    Without a `codec` (commands that never read protected identifiers) keys are not checked."""
+def _with_repository(url: str, work: Callable[[Repository], Awaitable[T]]) -> T:
+    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1."""
 
     async def run() -> T:
-        repository = open_repository(url, codec=codec) if codec else open_repository(url, check_keys=False)
+        repository = open_repository(url)
         try:
             await repository.open()
         except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
@@ -106,16 +103,29 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
     log_level: Annotated[str | None, typer.Option(help="critical, error, warning, info, debug")] = None,
+    auth: Annotated[
+        str | None, typer.Option("--auth", help="on (default) or off (local development only)")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir/."""
-    settings = _settings(config, db_url=db, host=host, port=port, workers=workers, log_level=log_level)
+    settings = _settings(
+        config, db_url=db, host=host, port=port, workers=workers, log_level=log_level, auth=auth
+    )
     _check_url(settings.db_url)
+    _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.db_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
-    settings = with_demo_keys(settings, create=False)
-    announce_encryption(settings, console)
+    announce_auth(settings, console)
     run_server(settings)
+
+
+def _check_auth(settings: Settings) -> None:
+    try:
+        check_auth(settings)
+    except SettingsError as exc:
+        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -128,11 +138,12 @@ def demo(
     ] = True,
     config: ConfigOption = None,
 ) -> None:
-    """Load the sample alliance into an embedded SQLite file and serve it."""
-    settings = with_demo_keys(_settings(config, db_url=db, host=host, port=port, workers=1))
+    """Load the sample alliance into an embedded SQLite file and serve it (auth on, with
+    ready-made development tokens)."""
+    settings = _settings(config, db_url=db, host=host, port=port, workers=1, auth_dev_issuer=True)
+    _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
-    codec = announce_encryption(settings, console)
-    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
+    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"))
 
     table = Table(title="Sample alliance (synthetic data)")
     table.add_column("institution", no_wrap=True)
@@ -149,16 +160,44 @@ def demo(
     ]
     for label, value in lines:
         console.print(f"{label + ':':<34} [cyan]{escape(value)}[/cyan]", soft_wrap=True)
-    first = loaded[0]
-    console.print("Try:")
-    console.print(
-        f"  curl -sG '{base}/fhir/{first.code}/Patient' --data-urlencode 'family={first.example_family}'",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    _print_demo_auth(settings, loaded, base)
     if serve_after:
         run_server(settings)
+
+
+def _print_demo_auth(settings: Settings, loaded: list[LoadedInstitution], base: str) -> None:
+    """Ready-made tokens and curl lines (or the auth-off warning)."""
+    announce_auth(settings, console)
+    first = loaded[0]
+    if settings.auth == "off":
+        console.print("Try:")
+        console.print(
+            f"  curl -sG '{base}/fhir/{first.code}/Patient' --data-urlencode 'family={first.example_family}'",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    try:
+        tokens = demo_tokens(
+            DevelopmentIssuer(settings.dev_issuer_key_path, audience=settings.audience), loaded
+        )
+    except ValueError as exc:
+        errors.print("[red]error:[/red]", escape(str(exc)))
+        raise typer.Exit(1) from None
+    console.print("Development tokens (12 hours; more with `yilian token --help`). Paste into a shell:")
+    for t in tokens:
+        console.print(f"  # {escape(t.who)}", soft_wrap=True)
+        console.print(f"  export {t.name}='{t.token}'", markup=False, highlight=False, soft_wrap=True)
+    console.print("Try:")
+    for t in tokens:
+        data = "".join(f" --data-urlencode '{k}={v}'" for k, v in t.try_query)
+        console.print(
+            f"  curl -sG -H \"Authorization: Bearer ${t.name}\" '{base}{t.try_path}'{data}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @institution_app.command("add")

@@ -13,20 +13,48 @@ import os
 
 import uvicorn
 from fastapi import FastAPI
+from rich.console import Console
+from rich.panel import Panel
 
 from yilian.api import create_app
-from yilian.cli.keys import build_codec
-from yilian.config import Settings, load_settings
+from yilian.config import Settings, SettingsError, load_settings
 from yilian.store.factory import open_repository
 
-__all__ = ["APP_FACTORY", "app_from_environment", "build_app", "run_server"]
+__all__ = ["APP_FACTORY", "announce_auth", "app_from_environment", "build_app", "check_auth", "run_server"]
+
+AUTH_OFF_WARNING = (
+    "AUTHENTICATION IS OFF. Every request is served as the alliance's system client, with "
+    "every institution's records readable and writable by anyone who can reach this port. "
+    "For local development only: never expose this server."
+)
+
+
+def check_auth(settings: Settings) -> None:
+    """Refuse settings under which no request could ever be authenticated."""
+    if settings.auth == "on" and not settings.issuers and not settings.auth_dev_issuer:
+        raise SettingsError(
+            "auth is on but no token issuer is trusted: configure `issuers` (your identity "
+            "provider's JWKS), or set auth_dev_issuer = true for development tokens (`yilian token`)"
+        )
+
+
+def announce_auth(settings: Settings, console: Console) -> None:
+    """Say how callers authenticate; loudly (red, boxed) when they do not."""
+    if settings.auth == "off":
+        console.print(Panel(AUTH_OFF_WARNING, title="WARNING", style="bold red", border_style="red"))
+        return
+    trusted = [i.issuer for i in settings.issuers]
+    if settings.auth_dev_issuer:
+        trusted.append(f"development issuer (key {settings.dev_issuer_key_path}; tokens from `yilian token`)")
+    console.print(f"bearer tokens required (audience {settings.audience!r}) from: " + "; ".join(trusted))
+
 
 APP_FACTORY = "yilian.cli.serve:app_from_environment"
 
 
 def build_app(settings: Settings) -> FastAPI:
     """An app over a repository opened (in its lifespan) from `settings.db_url`."""
-    return create_app(settings, open_repository(settings.db_url, codec=build_codec(settings)))
+    return create_app(settings, open_repository(settings.db_url))
 
 
 def app_from_environment() -> FastAPI:
