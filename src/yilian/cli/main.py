@@ -20,11 +20,13 @@ from rich.table import Table
 from yilian.alliance import list_institutions, register_institution, remove_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample
+from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
 from yilian.cli.token import token_command
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import Repository
+from yilian.store.codec import ResourceCodec
 from yilian.store.factory import open_repository
 
 __all__ = ["app"]
@@ -40,6 +42,7 @@ app = typer.Typer(
 app.command("token")(token_command)
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
@@ -61,11 +64,14 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _with_repository(url: str, work: Callable[[Repository], Awaitable[T]]) -> T:
-    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1."""
+def _with_repository(
+    url: str, work: Callable[[Repository], Awaitable[T]], codec: ResourceCodec | None = None
+) -> T:
+    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1.
+    Without a `codec` (commands that never read protected identifiers) keys are not checked."""
 
     async def run() -> T:
-        repository = open_repository(url)
+        repository = open_repository(url, codec=codec) if codec else open_repository(url, check_keys=False)
         try:
             await repository.open()
         except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
@@ -117,6 +123,8 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.db_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
     announce_auth(settings, console)
+    settings = with_demo_keys(settings, create=False)
+    announce_encryption(settings, console)
     run_server(settings)
 
 
@@ -141,9 +149,11 @@ def demo(
     """Load the sample alliance into an embedded SQLite file and serve it (auth on, with
     ready-made development tokens)."""
     settings = _settings(config, db_url=db, host=host, port=port, workers=1, auth_dev_issuer=True)
+    settings = with_demo_keys(settings)
     _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
-    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"))
+    codec = announce_encryption(settings, console)
+    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
 
     table = Table(title="Sample alliance (synthetic data)")
     table.add_column("institution", no_wrap=True)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from yilian.api import create_app
+from yilian.cli.keys import build_codec
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.store.factory import open_repository
 
@@ -54,7 +55,7 @@ APP_FACTORY = "yilian.cli.serve:app_from_environment"
 
 def build_app(settings: Settings) -> FastAPI:
     """An app over a repository opened (in its lifespan) from `settings.db_url`."""
-    return create_app(settings, open_repository(settings.db_url))
+    return create_app(settings, open_repository(settings.db_url, codec=build_codec(settings)))
 
 
 def app_from_environment() -> FastAPI:
