@@ -14,6 +14,7 @@ from typing import Any
 
 from yilian.fhir.outcome import Issue, IssueSeverity, OutcomeError
 from yilian.fhir.validation import validate_resource
+from yilian.privacy.consent import check_consent
 from yilian.router.resource_types import is_resource_type
 
 __all__ = ["check_resource", "errors_of", "validate_or_raise"]
@@ -40,7 +41,10 @@ def errors_of(issues: list[Issue]) -> list[Issue]:
 
 
 def validate_or_raise(resource: dict[str, Any], enabled: bool) -> None:
-    """Raise 422 with the validator's error issues (warnings do not block a write)."""
+    """Raise 422 with the validator's error issues (warnings do not block a write).  The
+    privacy rules on patient-privacy Consents (privacy/consent.py) apply even when structure
+    validation is off: a Consent yilian could not enforce is never stored."""
+    check_consent(resource)
     if not enabled:
         return
     errors = errors_of(list(validate_resource(resource)))
