@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from tests.serving import DEV_KEY_PATH, auth_headers
 from typer.testing import CliRunner
 
 from yilian.cli.main import app
@@ -22,7 +23,9 @@ from yilian.store.base import Scope
 from yilian.store.factory import open_repository
 
 runner = CliRunner()
-WIDE = {"COLUMNS": "200"}
+# Servers started here trust the test suite's development issuer (tests/serving.py).
+DEV_ISSUER_ENV = {"YILIAN_AUTH_DEV_ISSUER": "true", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH}
+WIDE = {"COLUMNS": "200", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH}
 YILIAN = str(Path(sys.executable).parent / "yilian")
 
 
@@ -116,9 +119,13 @@ def test_demo_loads_once_and_refuses_removal_of_a_busy_institution(store_url: st
     assert code == 0 and out.count("already there") == 3
     # The sample query the demo prints finds patients once the server runs.
     with _serving(["--db", store_url]) as root:
-        found = httpx.get(f"{root}/fhir/county-hospital/Patient", params={"family": family}).json()
+        found = httpx.get(
+            f"{root}/fhir/county-hospital/Patient", params={"family": family}, headers=auth_headers()
+        ).json()
         assert found["entry"] and all(e["resource"]["name"][0]["family"] == family for e in found["entry"])
-        everyone = httpx.get(f"{root}/fhir/Patient", params={"_summary": "count"}).json()
+        everyone = httpx.get(
+            f"{root}/fhir/Patient", params={"_summary": "count"}, headers=auth_headers()
+        ).json()
         assert everyone["total"] == 30
     code, out = invoke("institution", "remove", "county-hospital", "--db", store_url)
     assert code == 1 and "county-hospital" in out
@@ -163,7 +170,7 @@ def _serving(args: list[str], env: dict[str, str] | None = None) -> Iterator[str
         [YILIAN, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **DEV_ISSUER_ENV, **(env or {})},
     )
     root = f"http://127.0.0.1:{port}"
     try:
@@ -197,11 +204,11 @@ def test_serve_runs_a_server(tmp_path: Path, workers: str) -> None:
         created = httpx.post(
             f"{root}/fhir/Patient",
             json={"resourceType": "Patient", "name": [{"text": "张伟"}]},
-            headers={"Content-Type": "application/fhir+json"},
+            headers={"Content-Type": "application/fhir+json", **auth_headers()},
         )
         assert created.status_code == 201, created.text
         assert created.headers["location"].startswith(f"{root}/fhir/Patient/")
-        found = httpx.get(f"{root}/fhir/Patient", params={"name": "张伟"}).json()
+        found = httpx.get(f"{root}/fhir/Patient", params={"name": "张伟"}, headers=auth_headers()).json()
         assert len(found["entry"]) == 1
 
 
@@ -210,12 +217,12 @@ def test_serve_reads_the_config_file_and_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "yilian.toml"
     cfg.write_text(f'db_url = "sqlite:///{db}"\nmax_body_bytes = 2048\n', encoding="utf-8")
     with _serving([], env={"YILIAN_CONFIG": str(cfg), "YILIAN_DEFAULT_HANDLING": "strict"}) as root:
-        strict = httpx.get(f"{root}/fhir/Patient", params={"shoe-size": "42"})
+        strict = httpx.get(f"{root}/fhir/Patient", params={"shoe-size": "42"}, headers=auth_headers())
         assert strict.status_code == 400
         big = httpx.post(
             f"{root}/fhir/Patient",
             content=b'{"resourceType": "Patient", "name": [{"text": "' + b"x" * 4000 + b'"}]}',
-            headers={"Content-Type": "application/fhir+json"},
+            headers={"Content-Type": "application/fhir+json", **auth_headers()},
         )
         assert big.status_code == 413
     assert db.exists()
