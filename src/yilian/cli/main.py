@@ -19,6 +19,7 @@ from rich.table import Table
 
 from yilian.alliance import list_institutions, register_institution, remove_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
+from yilian.cli.audit import audit_app
 from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
@@ -42,6 +43,7 @@ app = typer.Typer(
 app.command("token")(token_command)
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
+app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 
 console = Console()

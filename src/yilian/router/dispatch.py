@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.router import interactions
+from yilian.router.audit_log import AUDIT_EVENT, search_audit_log
 from yilian.router.capabilities import capability_statement
 from yilian.router.context import Context
 from yilian.router.history import history
@@ -62,6 +63,8 @@ async def execute(ctx: Context, session: Session, route: Route, *, assigned_id: 
             return await interactions.patch(ctx, session, _type(route), route.id)
         case "delete":
             return await interactions.delete(ctx, session, _type(route), route.id)
+        case "search-type" if route.resource_type == AUDIT_EVENT:
+            return await search_audit_log(ctx, session)  # served from the audit log
         case "search-type":
             return await search_type(ctx, session, _type(route))
         case "search-system":

@@ -21,6 +21,14 @@ import orjson
 
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.fhir.search.model import Condition, SearchRequest
+from yilian.store.audit_log import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditLink,
+    AuditPage,
+    AuditQuery,
+    LoggedAuditEntry,
+)
 
 __all__ = [
     "DEFAULT_PARTITION",
@@ -196,6 +204,12 @@ class Session(ABC):
         """Ids of current resources of `resource_type` matching every criterion, at most 2
         (enough to tell none / one / many apart for conditional interactions)."""
 
+    # -- the audit log (store.audit_log) ----------------------------------------------------
+    async def search_audit(self, query: AuditQuery) -> AuditPage:
+        """Entries of the audit log matching `query`, newest first, read in this transaction
+        (the `AuditEvent` search route).  A backend without an audit log refuses."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
+
 
 class Repository(ABC):
     """A database holding an alliance's resources."""
@@ -231,6 +245,35 @@ class Repository(ABC):
     async def iter_partitions(self) -> AsyncIterator[Partition]:
         for p in await self.list_partitions():
             yield p
+
+    # -- the audit log (store.audit_log) ----------------------------------------------------
+    # Not abstract, so a Repository wrapper or a store without a log still instantiates; the
+    # SQL backends implement them all (store/sql/audit.py).
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditLink]:
+        """Append `entries` in order in one transaction, chaining each to the head; appenders
+        are serialised, so concurrent ones (several worker processes) never fork the chain.
+        Returns each appended entry's seq and hash."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
+
+    async def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[LoggedAuditEntry]:
+        """Up to `limit` entries with seq > `after_seq`, in seq order (for verification)."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
+
+    async def audit_head(self) -> AuditLink:
+        """The last appended entry's seq and hash (seq 0 and GENESIS_HASH when empty)."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
+
+    async def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        """Keep a signed checkpoint (a second one for the same seq is ignored)."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
+
+    async def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        """Every checkpoint, in seq order."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
+
+    async def search_audit(self, query: AuditQuery) -> AuditPage:
+        """Entries matching `query`, newest first, in a read-only transaction of its own."""
+        raise OutcomeError.not_supported("this store keeps no audit log")
 
 
 # ------------------------------------------------------------------ conditional interactions

@@ -16,8 +16,9 @@ from typing import Any
 
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import IndexValue
-from yilian.store.base import DEFAULT_PARTITION, Partition, Repository, Session
+from yilian.store.base import DEFAULT_PARTITION, Partition, Session
 from yilian.store.codec import PLAIN, ResourceCodec
+from yilian.store.sql.audit import SqlAuditLog
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
@@ -40,8 +41,8 @@ def default_indexer(resource: dict[str, Any]) -> list[IndexValue]:
     return index_values(resource)
 
 
-class SqlRepository(Repository):
-    """Shared behaviour of the SQL backends."""
+class SqlRepository(SqlAuditLog):
+    """Shared behaviour of the SQL backends (the audit log's in store/sql/audit.py)."""
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ Tables (column types come from the `Dialect`):
   one table (http://hl7.org/fhir/R4/http.html#history).
 * `idx_*`: search-index rows extracted at write time, one table per search parameter type
   (http://hl7.org/fhir/R4/search.html#ptypes), keyed by `rid`.  Deleted resources have none.
+* `audit_*`: the hash-chained audit log (migration 4; store/audit_log.py).
 * `compartment`, `security_label`: per version, the patients whose compartment it is in and
   the security labels it carries, for consent grants (migration 3; store/sql/compartment.py).
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from yilian.store.audit_log import GENESIS_HASH
 from yilian.store.base import DEFAULT_PARTITION
 from yilian.store.sql.compartment import compartment_tables
 from yilian.store.sql.dialect import Dialect
@@ -166,6 +168,37 @@ def _encryption_keys(d: Dialect) -> list[Sql]:
     ]
 
 
+def _audit_log(d: Dialect) -> list[Sql]:
+    """The append-only, hash-chained audit log (store/audit_log.py, store/sql/audit.py):
+    one row per AuditEvent with the columns its search reads, the patients it names, the
+    chain head (the one row appenders lock, so the chain never forks) and the signed
+    checkpoints."""
+    k, c = d.key_text, d.content_type
+    return [
+        Sql(
+            f"CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, recorded TEXT NOT NULL, "
+            f"recorded_key {k} NOT NULL, subject {k} NOT NULL, role TEXT NOT NULL, institution {k}, "
+            f"partition {k}, outcome {k} NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
+            f"event {c} NOT NULL)"
+        ),
+        Sql("CREATE INDEX audit_log_subject ON audit_log (subject, seq)"),
+        Sql("CREATE INDEX audit_log_recorded ON audit_log (recorded_key)"),
+        Sql("CREATE INDEX audit_log_institution ON audit_log (institution, seq)"),
+        Sql("CREATE INDEX audit_log_partition ON audit_log (partition, seq)"),
+        Sql(
+            f"CREATE TABLE audit_patient (patient {k} NOT NULL, seq BIGINT NOT NULL, "
+            "PRIMARY KEY (patient, seq))"
+        ),
+        Sql("CREATE INDEX audit_patient_seq ON audit_patient (seq)"),
+        Sql("CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)"),
+        Sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, ?)", (GENESIS_HASH,)),
+        Sql(
+            "CREATE TABLE audit_checkpoint (seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, "
+            "signature TEXT NOT NULL, created TEXT NOT NULL)"
+        ),
+    ]
+
+
 def _tables(d: Dialect) -> list[Sql]:
     return [*_core(d), *_composite(d)]
 
@@ -175,5 +208,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "search-path b-tree indexes", _search_indexes),
     # issue 3, consent: the patient-compartment index (store/sql/compartment.py)
     Migration(3, "patient compartment and security labels per version", compartment_tables),
+    Migration(
+        4, "audit log: hash-chained entries, their patients, the chain head, signed checkpoints", _audit_log
+    ),
     Migration(KEYS_MIGRATION, "encryption key metadata: the key ids stored values use", _encryption_keys),
 )

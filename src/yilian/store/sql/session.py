@@ -26,8 +26,10 @@ import orjson
 
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import Condition, IndexValue, SearchRequest
+from yilian.store.audit_log import AuditPage, AuditQuery
 from yilian.store.base import HistoryPage, HistoryRequest, Scope, SearchResult, Session, StoredResource
 from yilian.store.codec import PLAIN, ResourceCodec
+from yilian.store.sql.audit import search_log
 from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.criteria import ConditionCompiler
@@ -327,6 +329,11 @@ class SqlSession(Session):
         return dataclasses.replace(
             request, conditions=tuple(self._codec.query(c) for c in request.conditions)
         )
+
+    # -- the audit log --------------------------------------------------------------------------
+    async def search_audit(self, query: AuditQuery) -> AuditPage:
+        """The AuditEvent search route reads the log in this transaction (store/sql/audit.py)."""
+        return await search_log(self._conn, self._d, query)
 
     # -- helpers ------------------------------------------------------------------------------
     def _compartment(

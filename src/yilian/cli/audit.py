@@ -1,0 +1,56 @@
+"""`yilian audit verify [--db URL]`: check the audit log's hash chain and signed checkpoints.
+
+Exit status 0 with a summary when the chain is intact; 1 naming the first entry (seq) that
+was altered, removed or reordered and what is wrong with it; 2 for bad settings or URL.  The
+checkpoint key is the `audit_signing_key` setting (`YILIAN_AUDIT_SIGNING_KEY`, the TOML file or
+`--key`); without one the hashes are still checked but the signatures cannot be.  The work is
+`yilian.privacy.audit.verify_chain`; this module only wires it to the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from yilian.config import SettingsError, load_settings
+from yilian.privacy.audit import VerifyReport, verify_chain
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(help="Check the tamper-evident audit log.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+
+@audit_app.command("verify")
+def verify(
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql://user@host/db")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Checkpoint key (default: the audit_signing_key setting)")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML settings file (default: $YILIAN_CONFIG)", dir_okay=False),
+    ] = None,
+) -> None:
+    """Recompute every hash of the audit log in order and check every checkpoint signature."""
+    from yilian.cli.main import _with_repository  # the shared open/close/exit-code helper
+
+    try:
+        settings = load_settings(config_file=config, overrides={"db_url": db, "audit_signing_key": key})
+    except SettingsError as exc:
+        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
+    signing_key = settings.audit_signing_key.encode() or None
+    report: VerifyReport = _with_repository(settings.db_url, lambda repo: verify_chain(repo, signing_key))
+    if report.ok:
+        console.print(escape(report.summary()))
+        return
+    errors.print(f"[red]{escape(report.summary())}[/red]")
+    raise typer.Exit(1)
