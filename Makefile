@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck importlint unit clean
+.PHONY: install demo test lint typecheck importlint unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "yilian needs Python 3.11 or newer")'
@@ -34,6 +34,10 @@ unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck importlint unit
+
+# Benchmarks: every script in bench/ (each prints its figures and writes bench/results/*.json).
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections import deque
 from typing import TYPE_CHECKING
@@ -66,7 +65,7 @@ class AuditTrail:
         self._interval = flush_interval
         self._max_pending = max_pending
         self._batch = batch_size
-        self._pending: deque[AccessRecord] = deque()
+        self._pending: deque[tuple[str, AccessRecord]] = deque()  # (recorded, record)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
@@ -92,9 +91,7 @@ class AuditTrail:
     # -- the request path ---------------------------------------------------------------------
     async def record(self, record: AccessRecord) -> None:
         """Queue `record`; write the queue now only when it is full.  Never raises."""
-        if not record.recorded:
-            record = dataclasses.replace(record, recorded=now_instant())
-        self._pending.append(record)
+        self._pending.append((record.recorded or now_instant(), record))
         if len(self._pending) >= self._max_pending:
             try:
                 await self.flush()
@@ -130,13 +127,19 @@ class AuditTrail:
                 log.exception("audit: writing %d entries failed; retrying", len(self._pending))
 
     async def flush(self) -> None:
-        """Write everything queued now, in batches of `batch_size`, each in one transaction.
-        A failed batch goes back to the front of the queue and the error propagates."""
+        """Write what is queued when the call starts, in batches of `batch_size`, each in one
+        transaction.  Records queued meanwhile wait for the next flush: under steady load the
+        writer then wakes once per `flush_interval` with a full batch, instead of chasing every
+        new record with a transaction of its own.  A failed batch goes back to the front of the
+        queue and the error propagates."""
         async with self._bind():
-            while self._pending:
-                records = [self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))]
+            remaining = len(self._pending)
+            while remaining > 0 and self._pending:
+                take = min(self._batch, remaining, len(self._pending))
+                remaining -= take
+                records = [self._pending.popleft() for _ in range(take)]
                 try:
-                    links = await self.repository.append_audit([audit_entry(r) for r in records])
+                    links = await self.repository.append_audit([audit_entry(r, at) for at, r in records])
                 except BaseException:
                     self._pending.extendleft(reversed(records))
                     raise
@@ -154,7 +157,8 @@ class AuditTrail:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.flush()
+        while self._pending:
+            await self.flush()
         head = await self.repository.audit_head()
         if head.seq > 0:
             await self.repository.add_audit_checkpoint(sign_checkpoint(self._key, head))

@@ -12,6 +12,7 @@ break-the-glass window carries the `BTG` security label and the stated reason.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -193,8 +194,10 @@ def audit_event(record: AccessRecord, patients: tuple[str, ...]) -> dict[str, An
     return event
 
 
-def audit_entry(record: AccessRecord) -> AuditEntry:
-    """The log entry of `record` (whose `recorded` must be set)."""
+def audit_entry(record: AccessRecord, recorded: str | None = None) -> AuditEntry:
+    """The log entry of `record`, accessed at `recorded` (default: `record.recorded`)."""
+    if recorded is not None and recorded != record.recorded:
+        record = dataclasses.replace(record, recorded=recorded)
     patients = patients_of(record)
     event = audit_event(record, patients)
     principal = record.principal

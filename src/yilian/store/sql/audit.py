@@ -49,6 +49,17 @@ def _columns(d: Dialect) -> str:
     )
 
 
+def _recorded_key(recorded: str) -> str:
+    """The fixed-width UTC search key of an instant; the trail's own stamps (UTC, with
+    microseconds) are already that, plus the zone."""
+    if len(recorded) == 32 and recorded.endswith("+00:00") and recorded[10] == "T":
+        return recorded[:26]
+    try:
+        return normalize_instant(recorded)
+    except ValueError as exc:
+        raise OutcomeError.invalid(f"audit entry recorded {recorded!r}: {exc}") from None
+
+
 async def append_entries(conn: Connection, d: Dialect, entries: Sequence[AuditEntry]) -> list[AuditLink]:
     """Chain `entries` after the locked head and write them (see the module docstring)."""
     if not entries:
@@ -62,10 +73,7 @@ async def append_entries(conn: Connection, d: Dialect, entries: Sequence[AuditEn
     links: list[AuditLink] = []
     for entry in entries:
         seq += 1
-        try:
-            key = normalize_instant(entry.recorded)
-        except ValueError as exc:
-            raise OutcomeError.invalid(f"audit entry recorded {entry.recorded!r}: {exc}") from None
+        key = _recorded_key(entry.recorded)
         digest = entry_hash(prev, seq, entry)
         log_rows.append(
             (
