@@ -75,7 +75,7 @@ class Settings:
     default_handling: Handling = "lenient"
     log_level: str = "info"
     # --- authentication (issue 3, auth): see yilian.auth ---
-    auth: Literal["on", "off"] = "off"  # "off" is for local development only and says so loudly
+    auth: Literal["on", "off"] = "on"  # "off" is for local development only and says so loudly
     audience: str = "yilian"  # the `aud` every token must carry
     issuers: tuple[IssuerSetting, ...] = ()
     auth_dev_issuer: bool = False  # trust the built-in development issuer (`yilian token`)

@@ -25,6 +25,10 @@ from yilian.api.errors import install_error_handlers
 from yilian.api.request import FHIR_PREFIX
 from yilian.api.smart import add_smart_routes
 from yilian.config import Settings
+from yilian.privacy.audit import AuditTrail
+from yilian.privacy.model import AccessPolicy
+from yilian.privacy.policy import AlliancePolicy
+from yilian.router.access import PartitionPolicy
 from yilian.router.router import FhirRouter
 from yilian.router.settings import RouterSettings
 from yilian.store.base import Repository
@@ -57,13 +61,21 @@ Everything under `/fhir` is FHIR REST (http://hl7.org/fhir/R4/http.html): bodies
 def create_app(settings: Settings, repository: Repository) -> FastAPI:
     """The application serving `repository` as configured by `settings`."""
 
+    # Every access and refusal goes to the hash-chained audit trail when a checkpoint key is
+    # configured; closing the app flushes what is queued and seals the chain.
+    audit = AuditTrail.from_settings(repository, settings) if settings.audit_signing_key else None
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await repository.open()
         try:
             yield
         finally:
-            await repository.close()
+            try:
+                if audit is not None:
+                    await audit.close()
+            finally:
+                await repository.close()
 
     app = FastAPI(
         title="yilian FHIR R4 server",
@@ -74,6 +86,10 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    auth = authenticator_for(settings)
+    # With authentication on, the alliance policy decides every interaction (roles, scopes,
+    # institutions, consent, break-the-glass); off, only the partition of the base counts.
+    policy: AccessPolicy = AlliancePolicy() if auth.enabled else PartitionPolicy()
     router = FhirRouter(
         repository,
         RouterSettings(
@@ -81,8 +97,9 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
             max_count=settings.max_count,
             default_handling=settings.default_handling,
         ),
+        policy=policy,
+        audit=audit,
     )
-    auth = authenticator_for(settings)
     endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth), auth)
     add_smart_routes(app, auth)
     _add_fhir_routes(app, endpoint)

@@ -13,11 +13,15 @@ two institutions, a patient, a researcher, and the alliance's system client.
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from yilian.alliance import list_institutions, register_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
+from yilian.config import Settings
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.router.router import FhirRouter
 from yilian.router.settings import RouterSettings
@@ -26,7 +30,7 @@ from yilian.router.types import FhirRequest
 from yilian.store.base import Repository
 from yilian.synth import sample_alliance
 
-__all__ = ["DemoToken", "LoadedInstitution", "demo_tokens", "load_sample"]
+__all__ = ["DemoToken", "LoadedInstitution", "demo_tokens", "load_sample", "with_demo_audit_key"]
 
 DEMO_TOKEN_TTL = timedelta(hours=12)
 
@@ -80,7 +84,7 @@ def demo_tokens(issuer: DevelopmentIssuer, loaded: list[LoadedInstitution]) -> l
         ),
         DemoToken(
             "RESEARCHER",
-            "researcher (purpose: research)",
+            "researcher (purpose research: identifiable records only under a Consent naming them)",
             issuer.issue(
                 None, "researcher", "user/*.rs", ttl=ttl, subject="researcher-zhao", purpose="research"
             ),
@@ -95,6 +99,25 @@ def demo_tokens(issuer: DevelopmentIssuer, loaded: list[LoadedInstitution]) -> l
             (("_summary", "count"),),
         ),
     ]
+
+
+def with_demo_audit_key(settings: Settings) -> Settings:
+    """`settings` with an audit checkpoint key kept beside a SQLite database (`demo.db` ->
+    `demo.audit-key`, mode 0600, made on first use), unless one is configured, so the demo's
+    audit trail is on and `yilian audit verify --key "$(cat demo.audit-key)"` can check it.
+    Like the demo's other key files this protects nothing against a stolen disk."""
+    if settings.audit_signing_key:
+        return settings
+    scheme, _, rest = settings.db_url.partition(":///")
+    if scheme.lower() != "sqlite" or not rest or rest == ":memory:":
+        return settings
+    db_file = Path(rest)
+    key_file = db_file.with_name(db_file.stem + ".audit-key")
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return settings.replace(audit_signing_key=key_file.read_text().strip())
 
 
 async def _first_patient(router: FhirRouter, code: str, family: str) -> str:

@@ -20,7 +20,7 @@ from rich.table import Table
 from yilian.alliance import list_institutions, register_institution, remove_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.cli.audit import audit_app
-from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample
+from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample, with_demo_audit_key
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
 from yilian.cli.token import token_command
@@ -151,7 +151,7 @@ def demo(
     """Load the sample alliance into an embedded SQLite file and serve it (auth on, with
     ready-made development tokens)."""
     settings = _settings(config, db_url=db, host=host, port=port, workers=1, auth_dev_issuer=True)
-    settings = with_demo_keys(settings)
+    settings = with_demo_audit_key(with_demo_keys(settings))
     _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
     codec = announce_encryption(settings, console)

@@ -48,6 +48,11 @@ def announce_auth(settings: Settings, console: Console) -> None:
     if settings.auth_dev_issuer:
         trusted.append(f"development issuer (key {settings.dev_issuer_key_path}; tokens from `yilian token`)")
     console.print(f"bearer tokens required (audience {settings.audience!r}) from: " + "; ".join(trusted))
+    if not settings.audit_signing_key:
+        console.print(
+            "[yellow]audit trail off: set audit_signing_key to record every access in the "
+            "hash-chained log[/yellow]"
+        )
 
 
 APP_FACTORY = "yilian.cli.serve:app_from_environment"
