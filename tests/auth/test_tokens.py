@@ -265,3 +265,9 @@ def test_development_issuer_key_file(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError):
             first.issue(bad.get("institution", "a"), bad["role"], "user/*.rs", purpose=bad.get("purpose"))
+
+
+def test_anonymous_is_never_a_token_role(issuer: DevelopmentIssuer, verifier: TokenVerifier) -> None:
+    refused(verifier, issuer.sign(claims(role="anonymous")))
+    with pytest.raises(ValueError):
+        issuer.issue("a", "anonymous", "user/*.rs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -67,17 +68,27 @@ def test_every_access_is_audited_and_the_chain_sealed_on_shutdown(store_url: str
             ).status_code
             == 403
         )
+        # Token failures are audited too, without the token.
+        refused = client.get(
+            f"{base}/county-hospital/Patient", headers={"Authorization": "Bearer not.a.token"}
+        )
+        assert refused.status_code == 401
 
-    async def check() -> tuple[int, bool, int]:
+    async def check() -> tuple[int, bool, int, list[Any]]:
         repository = open_repository(store_url)
         await repository.open()
         try:
             report = await verify_chain(repository, KEY.encode())
-            return report.entries, report.ok, report.checkpoints
+            logged = await repository.audit_entries()
+            return report.entries, report.ok, report.checkpoints, logged
         finally:
             await repository.close()
 
-    entries, ok, checkpoints = anyio.run(check)
+    entries, ok, checkpoints, logged = anyio.run(check)
+    anonymous = [e for e in logged if e.entry.role == "anonymous"]
+    assert len(anonymous) == 1 and anonymous[0].entry.partition == "county-hospital"
+    assert "not.a.token" not in anonymous[0].entry.event.decode()
+    assert {e.entry.outcome for e in logged} >= {"0", "4"}
     assert entries >= 4 and ok
     assert checkpoints >= 1  # closing the app flushed the queue and signed the head
 

@@ -18,7 +18,9 @@ from yilian.api.errors import internal_error_response, outcome_response
 from yilian.api.negotiation import RESPONSE_MEDIA_TYPE, Rendering
 from yilian.api.request import build_fhir_request, request_headers, split_base
 from yilian.api.smart import capability_security
+from yilian.auth.principal import Principal
 from yilian.fhir.outcome import Outcome, OutcomeError
+from yilian.privacy.model import AccessRecord
 from yilian.router.router import FhirRouter
 from yilian.router.status import status_code
 from yilian.router.types import FhirResponse
@@ -40,12 +42,17 @@ class FhirEndpoint:
     async def __call__(self, request: Request, rest: str) -> Response:
         head = request.method == "HEAD"
         pretty = request.query_params.get("_pretty") == "true"
-        path = split_base(rest)[1]
+        partition, path = split_base(rest)
         public = is_public(request.method, path)
         try:
             # Authenticate before reading the body: an anonymous caller costs no parsing.
             headers = request_headers(request)
-            principal = None if public else await self.auth.principal(headers)
+            try:
+                principal = None if public else await self.auth.principal(headers)
+            except OutcomeError as refused:
+                if refused.kind is Outcome.UNAUTHORIZED:
+                    await self._record_refusal(request.method, rest, partition, refused)
+                raise
             incoming = await build_fhir_request(request, rest, self.limits, principal, headers)
             result = await self.router.handle(incoming.fhir)
         except OutcomeError as exc:
@@ -68,6 +75,20 @@ class FhirEndpoint:
                 "rest": [{**rest, "security": self._security} for rest in result.body.get("rest", [])],
             }
         return http_response(result, incoming.rendering, head=head)
+
+    async def _record_refusal(
+        self, method: str, rest: str, partition: str | None, error: OutcomeError
+    ) -> None:
+        """Token failures are audited like any other denial (the sink never raises)."""
+        await self.router.audit.record(
+            AccessRecord(
+                principal=Principal.anonymous(),
+                interaction="authenticate",
+                partition=partition,
+                outcome=401,
+                detail=f"{method} /fhir/{rest}: {error}"[:500],
+            )
+        )
 
 
 def http_response(result: FhirResponse, rendering: Rendering, *, head: bool = False) -> Response:

@@ -13,9 +13,20 @@ from typing import Literal, get_args
 __all__ = ["ROLES", "Principal", "Role", "SmartScope"]
 
 Role = Literal[
-    "doctor", "nurse", "records", "insurance", "researcher", "regulator", "admin", "patient", "system"
+    "doctor",
+    "nurse",
+    "records",
+    "insurance",
+    "researcher",
+    "regulator",
+    "admin",
+    "patient",
+    "system",
+    "anonymous",
 ]
-ROLES: tuple[str, ...] = get_args(Role)
+ROLES: tuple[str, ...] = tuple(r for r in get_args(Role) if r != "anonymous")
+"""The roles a token may claim.  `anonymous` is never granted: it only names the caller in the
+audit record of a request whose token was missing or refused (`Principal.anonymous()`)."""
 
 Permission = Literal["c", "r", "u", "d", "s"]
 
@@ -56,6 +67,12 @@ class Principal:
     def allows(self, resource_type: str, permission: Permission) -> bool:
         """Whether any granted scope covers `permission` on `resource_type`."""
         return any(s.covers(resource_type, permission) for s in self.scopes)
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        """The caller of a request that failed authentication, for its audit record only; no
+        policy ever grants it anything."""
+        return cls(subject="anonymous", role="anonymous")
 
     @classmethod
     def development(cls) -> Principal:
