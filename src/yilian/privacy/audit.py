@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from yilian.fhir.search.dates import now_instant
 from yilian.privacy.audit_chain import VerifyReport, sign_checkpoint, verify_chain
 from yilian.privacy.audit_event import audit_entry, audit_event, outcome_code
+from yilian.privacy.keyring import load_keyring
 from yilian.privacy.model import AccessRecord
+from yilian.privacy.redaction import query_redactor
 from yilian.store.base import Repository
 
 if TYPE_CHECKING:
@@ -54,9 +58,11 @@ class AuditTrail:
         flush_interval: float = 0.2,
         max_pending: int = 10_000,
         batch_size: int = 500,
+        redact_query: Callable[[str], str] | None = None,
     ) -> None:
         if not signing_key:
             raise ValueError("the audit trail needs a signing key for its checkpoints")
+        self._redact_query = redact_query
         if checkpoint_every < 1 or max_pending < 1 or batch_size < 1 or flush_interval <= 0:
             raise ValueError("checkpoint_every, max_pending, batch_size and flush_interval must be positive")
         self.repository = repository
@@ -75,8 +81,10 @@ class AuditTrail:
     @classmethod
     def from_settings(cls, repository: Repository, settings: Settings) -> AuditTrail:
         """The trail a deployment configures (`audit_*` settings in config.py)."""
+        keyring = load_keyring(settings.encryption_keys, settings.hmac_key, settings.encryption_key_file)
         return cls(
             repository,
+            redact_query=query_redactor(keyring) if keyring is not None else None,
             signing_key=settings.audit_signing_key.encode(),
             checkpoint_every=settings.audit_checkpoint_every,
             flush_interval=settings.audit_flush_ms / 1000,
@@ -91,6 +99,8 @@ class AuditTrail:
     # -- the request path ---------------------------------------------------------------------
     async def record(self, record: AccessRecord) -> None:
         """Queue `record`; write the queue now only when it is full.  Never raises."""
+        if self._redact_query is not None and record.query:
+            record = dataclasses.replace(record, query=self._redact_query(record.query))
         self._pending.append((record.recorded or now_instant(), record))
         if len(self._pending) >= self._max_pending:
             try:
