@@ -99,8 +99,16 @@ async def build_fhir_request(
 
 
 def _joined_headers(request: Request) -> list[tuple[str, str]]:
-    """Headers with repeated names joined by `, ` (RFC 9110 section 5.3)."""
+    """Headers with repeated names joined by `, ` (RFC 9110 section 5.3).
+
+    Values are read as UTF-8 where they are valid UTF-8 (Starlette reads them as Latin-1), so a
+    break-the-glass reason written in Chinese arrives as written."""
     merged: dict[str, str] = {}
-    for key, value in request.headers.items():
+    for raw_key, raw_value in request.headers.raw:
+        key = raw_key.decode("latin-1").lower()
+        try:
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw_value.decode("latin-1")
         merged[key] = f"{merged[key]}, {value}" if key in merged else value
     return list(merged.items())
