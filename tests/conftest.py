@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from yilian.store.base import Repository
 
 ADMIN_URL = os.environ.get("YILIAN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("YILIAN_REQUIRE_PG") == "1"
@@ -126,6 +128,19 @@ def blank_store_url(
     if pg_databases is None:
         pytest.skip(f"PostgreSQL unreachable at {ADMIN_URL}; set YILIAN_REQUIRE_PG=1 to make this fail")
     return _pg_url(pg_databases.create())
+
+
+@pytest.fixture
+async def repo(store_url: str) -> AsyncIterator[Repository]:
+    """An opened repository on a fresh database of each backend (see `store_url`)."""
+    from yilian.store.factory import open_repository
+
+    repository = open_repository(store_url)
+    await repository.open()
+    try:
+        yield repository
+    finally:
+        await repository.close()
 
 
 @pytest.fixture

@@ -20,16 +20,6 @@ from yilian.store.base import Repository, Scope, SearchResult
 from yilian.store.factory import open_repository
 
 
-@pytest.fixture
-async def repo(store_url: str) -> AsyncIterator[Repository]:
-    repository = open_repository(store_url)
-    await repository.open()
-    try:
-        yield repository
-    finally:
-        await repository.close()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def clinic_url(
     request: pytest.FixtureRequest,

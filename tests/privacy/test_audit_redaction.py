@@ -4,7 +4,6 @@ identifier encryption is configured (privacy/redaction.py), on both backends."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 import pytest
@@ -15,7 +14,6 @@ from yilian.privacy.keyring import generate_key, load_keyring
 from yilian.privacy.model import AccessRecord
 from yilian.privacy.redaction import query_redactor
 from yilian.store.base import Repository
-from yilian.store.factory import open_repository
 
 pytestmark = pytest.mark.anyio
 
@@ -46,16 +44,6 @@ def test_identifier_like_values_become_hashes_and_the_rest_stays() -> None:
         == dict(parse_qsl(redact(f"identifier={RESIDENT_ID}")))["identifier"]
     )
     assert redact("name=li&_count=3") == "name=li&_count=3"  # nothing protected: unchanged
-
-
-@pytest.fixture
-async def repo(store_url: str) -> AsyncIterator[Repository]:
-    repository = open_repository(store_url)
-    await repository.open()
-    try:
-        yield repository
-    finally:
-        await repository.close()
 
 
 async def test_the_trail_stores_no_plaintext_identifier(repo: Repository) -> None:

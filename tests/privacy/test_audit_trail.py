@@ -4,7 +4,6 @@ close, a full queue written by the request, the background writer), on both back
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -15,19 +14,8 @@ from yilian.privacy.audit import AuditTrail, outcome_code, verify_chain
 from yilian.privacy.audit_event import BREAK_GLASS_REASON_URL, audit_entry, patients_of
 from yilian.privacy.model import AccessRecord
 from yilian.store.base import Repository
-from yilian.store.factory import open_repository
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def repo(store_url: str) -> AsyncIterator[Repository]:
-    repository = open_repository(store_url)
-    await repository.open()
-    try:
-        yield repository
-    finally:
-        await repository.close()
 
 
 def test_outcome_codes_follow_the_http_status() -> None:
