@@ -12,7 +12,7 @@ See http://hl7.org/fhir/R4/http.html for the interactions these primitives serve
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +33,7 @@ from yilian.store.audit_log import (
 __all__ = [
     "DEFAULT_PARTITION",
     "ConsentGrant",
+    "ExportScan",
     "HistoryPage",
     "HistoryRequest",
     "Partition",
@@ -152,6 +153,23 @@ class HistoryRequest:
 class HistoryPage:
     entries: list[StoredResource]  # newest first
     total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportScan:
+    """What a Bulk Data export reads of one type (https://hl7.org/fhir/uv/bulkdata/export.html):
+    current resources of `resource_type` inside `scope`, updated at or after `since` (a
+    normalised instant), matching any of `filters` (each an AND of search conditions, the
+    `_typeFilter` queries; empty: no filter), and, when `patients` is set, in the patient
+    compartment of a visible Patient: any visible Patient (`patients` empty) or one of the
+    listed ids (a Group's members)."""
+
+    resource_type: str
+    scope: Scope
+    since: str | None = None
+    filters: tuple[tuple[Condition, ...], ...] = ()
+    patients: frozenset[str] | None = None
+    batch_size: int = 1000
 
 
 class Session(ABC):
@@ -274,6 +292,33 @@ class Repository(ABC):
     async def search_audit(self, query: AuditQuery) -> AuditPage:
         """Entries matching `query`, newest first, in a read-only transaction of its own."""
         raise OutcomeError.not_supported("this store keeps no audit log")
+
+    # -- bulk data jobs (bulk/jobs.py) and the export scan ------------------------------------
+    # Not abstract either; the SQL backends implement them (store/sql/jobs.py, export_scan.py).
+    async def save_job(self, job: Mapping[str, Any], *, only_if: Sequence[str] | None = None) -> bool:
+        """Store the job document `job` (a JSON object with at least id, kind, status, owner,
+        updated) under `job["id"]`.  With `only_if`, only replace a stored job whose status is
+        one of those (compare-and-set, so a cancel is never overwritten by progress); returns
+        whether it was written."""
+        raise OutcomeError.not_supported("this store keeps no bulk data jobs")
+
+    async def load_job(self, job_id: str) -> dict[str, Any] | None:
+        """The job document saved under `job_id`, or None."""
+        raise OutcomeError.not_supported("this store keeps no bulk data jobs")
+
+    async def export_types(self, scan: ExportScan) -> list[str]:
+        """The resource types `scan` (its `resource_type` ignored) would find rows of, sorted."""
+        raise OutcomeError.not_supported("this store cannot export")
+
+    async def export_count(self, scan: ExportScan) -> int:
+        """How many resources `scan` will yield (for progress and ETA)."""
+        raise OutcomeError.not_supported("this store cannot export")
+
+    def export_scan(self, scan: ExportScan) -> AsyncIterator[list[StoredResource]]:
+        """The current, not deleted resources `scan` selects, in batches of `scan.batch_size`,
+        each batch read in a short transaction of its own and paged by key (never OFFSET), so
+        memory stays flat and no transaction stays open however large the export."""
+        raise OutcomeError.not_supported("this store cannot export")
 
 
 # ------------------------------------------------------------------ conditional interactions

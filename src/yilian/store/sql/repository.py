@@ -22,6 +22,7 @@ from yilian.store.sql.audit import SqlAuditLog
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
+from yilian.store.sql.jobs import SqlJobStore
 from yilian.store.sql.keys import record_keys
 from yilian.store.sql.recode import Progress, RecodeReport, recode
 from yilian.store.sql.schema import KEYS_MIGRATION, MIGRATIONS, Migration, migrations_table
@@ -41,8 +42,9 @@ def default_indexer(resource: dict[str, Any]) -> list[IndexValue]:
     return index_values(resource)
 
 
-class SqlRepository(SqlAuditLog):
-    """Shared behaviour of the SQL backends (the audit log's in store/sql/audit.py)."""
+class SqlRepository(SqlAuditLog, SqlJobStore):
+    """Shared behaviour of the SQL backends (the audit log's in store/sql/audit.py, the bulk
+    data jobs' in store/sql/jobs.py)."""
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ Tables (column types come from the `Dialect`):
 * `audit_*`: the hash-chained audit log (migration 4; store/audit_log.py).
 * `compartment`, `security_label`: per version, the patients whose compartment it is in and
   the security labels it carries, for consent grants (migration 3; store/sql/compartment.py).
+* `bulk_job`: Bulk Data `$export`/`$import` jobs, so every worker answers polls (migration 6).
 """
 
 from __future__ import annotations
@@ -199,6 +200,20 @@ def _audit_log(d: Dialect) -> list[Sql]:
     ]
 
 
+def _bulk_jobs(d: Dialect) -> list[Sql]:
+    """Bulk Data jobs (bulk/jobs.py, store/sql/jobs.py): one row per `$export`/`$import` job,
+    its JSON document plus the columns a poll or a cleanup reads, so any worker process can
+    answer a status poll for a job another one runs."""
+    k, c = d.key_text, d.content_type
+    return [
+        Sql(
+            f"CREATE TABLE bulk_job (id {k} PRIMARY KEY, kind {k} NOT NULL, status {k} NOT NULL, "
+            f"owner {k} NOT NULL, updated TEXT NOT NULL, content {c} NOT NULL)"
+        ),
+        Sql("CREATE INDEX bulk_job_status ON bulk_job (status, updated)"),
+    ]
+
+
 def _tables(d: Dialect) -> list[Sql]:
     return [*_core(d), *_composite(d)]
 
@@ -212,4 +227,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         4, "audit log: hash-chained entries, their patients, the chain head, signed checkpoints", _audit_log
     ),
     Migration(KEYS_MIGRATION, "encryption key metadata: the key ids stored values use", _encryption_keys),
+    # issue 4, bulk data: the job table of $export / $import (bulk/jobs.py)
+    Migration(6, "bulk data jobs: $export and $import status, shared by every worker", _bulk_jobs),
 )
