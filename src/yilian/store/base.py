@@ -36,6 +36,8 @@ __all__ = [
     "ExportScan",
     "HistoryPage",
     "HistoryRequest",
+    "LoadStatus",
+    "LoadedResource",
     "Partition",
     "Repository",
     "Scope",
@@ -45,6 +47,7 @@ __all__ = [
     "conditional_create",
     "conditional_delete",
     "conditional_update",
+    "same_content",
 ]
 
 DEFAULT_PARTITION = "default"
@@ -172,6 +175,39 @@ class ExportScan:
     batch_size: int = 1000
 
 
+LoadStatus = Literal["created", "updated", "unchanged", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedResource:
+    """What `Session.bulk_load` did with one resource: created (version 1), updated (a new
+    version), unchanged (the stored current version has the same content), or refused
+    (`message` says why, e.g. the id belongs to another institution)."""
+
+    resource_type: str
+    id: str
+    status: LoadStatus
+    version: int = 0
+    message: str = ""
+
+
+def same_content(incoming: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Whether two versions of a resource say the same thing: equal JSON once
+    `meta.versionId` and `meta.lastUpdated` (which the server sets) are set aside."""
+    return _comparable(incoming) == _comparable(stored)
+
+
+def _comparable(resource: dict[str, Any]) -> dict[str, Any]:
+    meta = resource.get("meta")
+    if not isinstance(meta, dict) or not ({"versionId", "lastUpdated"} & meta.keys()):
+        return resource
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    rest = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+    if rest:
+        out["meta"] = rest
+    return out
+
+
 class Session(ABC):
     """The primitives, all inside one database transaction."""
 
@@ -221,6 +257,36 @@ class Session(ABC):
     async def resolve_ids(self, resource_type: str, criteria: Sequence[Condition], scope: Scope) -> list[str]:
         """Ids of current resources of `resource_type` matching every criterion, at most 2
         (enough to tell none / one / many apart for conditional interactions)."""
+
+    # -- bulk loading (Bulk Data $import, yilian import) ------------------------------------
+    async def bulk_load(
+        self, resources: Sequence[dict[str, Any]], partition: str, scope: Scope
+    ) -> list[LoadedResource]:
+        """Store each resource under its own id, PUT-style (http://hl7.org/fhir/uv/bulkdata/):
+        absent -> version 1 in `partition`; present with the same content (`same_content`)
+        -> unchanged, no new version; present with other content (or deleted) -> a new version
+        in its stored partition; present outside `scope` -> refused.  Every resource needs
+        `resourceType` and `id`, and no (type, id) may appear twice.  Results come back in
+        input order.  This reference version takes the single-resource primitives; the SQL
+        backends write a whole batch in a few statements (store/sql/bulk_load.py)."""
+        out: list[LoadedResource] = []
+        for resource in resources:
+            rtype, rid = str(resource["resourceType"]), str(resource["id"])
+            try:
+                current: StoredResource | None = await self.read(rtype, rid, Scope.everything())
+            except OutcomeError as missing:
+                if missing.kind not in (Outcome.NOT_FOUND, Outcome.GONE):
+                    raise
+                current = None
+            if current is not None and not scope.allows(current.partition):
+                out.append(LoadedResource(rtype, rid, "refused", message=refused_message(rtype, rid)))
+                continue
+            if current is not None and same_content(resource, current.json()):
+                out.append(LoadedResource(rtype, rid, "unchanged", current.version))
+                continue
+            stored, created = await self.update(resource, partition, scope=scope)
+            out.append(LoadedResource(rtype, rid, "created" if created else "updated", stored.version))
+        return out
 
     # -- the audit log (store.audit_log) ----------------------------------------------------
     async def search_audit(self, query: AuditQuery) -> AuditPage:
@@ -381,6 +447,14 @@ async def conditional_delete(
     if not ids:
         return None
     return await session.delete(resource_type, ids[0], scope)
+
+
+def refused_message(resource_type: str, id: str) -> str:
+    """Why a bulk load refused a resource whose id another institution holds."""
+    return (
+        f"{resource_type}/{id} exists in another institution's partition; "
+        "an import may only create or update resources of its own institution"
+    )
 
 
 def _multiple_matches(what: str, n: int) -> OutcomeError:

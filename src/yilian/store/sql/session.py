@@ -27,7 +27,15 @@ import orjson
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import Condition, IndexValue, SearchRequest
 from yilian.store.audit_log import AuditPage, AuditQuery
-from yilian.store.base import HistoryPage, HistoryRequest, Scope, SearchResult, Session, StoredResource
+from yilian.store.base import (
+    HistoryPage,
+    HistoryRequest,
+    LoadedResource,
+    Scope,
+    SearchResult,
+    Session,
+    StoredResource,
+)
 from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.audit import search_log
 from yilian.store.sql.compartment import compartment_statements
@@ -298,6 +306,14 @@ class SqlSession(Session):
             ]
         )
         return StoredResource(resource_type, id, new_version, instant, stored_partition, b"", deleted=True)
+
+    async def bulk_load(
+        self, resources: Sequence[dict[str, Any]], partition: str, scope: Scope
+    ) -> list[LoadedResource]:
+        """A batch written PUT-style in a few statements (store/sql/bulk_load.py)."""
+        from yilian.store.sql.bulk_load import load_batch  # it builds on this module's helpers
+
+        return await load_batch(self, resources, partition, scope)
 
     # -- the codec hook (store.codec): the stored form of sensitive values ----------------------
     def _at_rest(self, body: dict[str, Any], content: bytes) -> bytes:
