@@ -7,7 +7,7 @@ import base64
 
 import anyio
 import pytest
-from tests.privacy.audit_support import DOCTOR, KEY, PATIENT, access
+from tests.privacy.audit_support import DOCTOR, KEY, PATIENT, access, sql
 
 from yilian.auth.principal import Principal
 from yilian.privacy.audit import AuditTrail, outcome_code, verify_chain
@@ -140,6 +140,75 @@ async def test_the_trail_stamps_the_time_when_the_record_has_none(repo: Reposito
     await trail.close()
     (logged,) = await repo.audit_entries()
     assert logged.entry.recorded.startswith("20") and logged.entry.json()["recorded"] == logged.entry.recorded
+
+
+def _truncate_after(url: str, seq: int) -> None:
+    """Delete every entry after `seq` and move the chain head back to it, by direct SQL: what
+    someone with write access to the database would do to hide the newest accesses."""
+    ((kept,),) = sql(url, "SELECT hash FROM audit_log WHERE seq = ?", [seq])
+    sql(url, "DELETE FROM audit_patient WHERE seq > ?", [seq])
+    sql(url, "DELETE FROM audit_log WHERE seq > ?", [seq])
+    sql(url, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [seq, kept])
+
+
+async def _written(repo: Repository, trail: AuditTrail, n: int) -> None:
+    """Record `n` more accesses and wait until the background writer has appended them."""
+    target = (await repo.audit_head()).seq + n
+    for i in range(n):
+        await trail.record(access(i))
+    with anyio.fail_after(30):
+        while (await repo.audit_head()).seq < target:
+            await anyio.sleep(0.01)
+
+
+async def _sealed(repo: Repository, seq: int) -> list[int]:
+    """Wait until a checkpoint at `seq` or later exists; the checkpoints' seqs."""
+    with anyio.fail_after(30):
+        while not (seqs := [c.seq for c in await repo.audit_checkpoints()]) or seqs[-1] < seq:
+            await anyio.sleep(0.01)
+    return seqs
+
+
+async def test_a_checkpoint_by_time_seals_the_tail_so_truncating_it_is_detected(
+    store_url: str, repo: Repository
+) -> None:
+    trail = AuditTrail(
+        repo, signing_key=KEY, flush_interval=0.01, checkpoint_every=1000, checkpoint_seconds=0.05
+    )
+    await _written(repo, trail, 5)
+    assert await _sealed(repo, 5) == [5]  # no count checkpoint is due: the clock sealed entry 5
+    assert (await verify_chain(repo, KEY)).ok
+    _truncate_after(store_url, 3)
+    report = await verify_chain(repo, KEY)
+    assert not report.ok and report.first_bad_seq == 4
+    assert "sealed by a checkpoint, were removed" in report.problem
+    await trail.close()
+
+
+async def test_without_a_checkpoint_the_unsealed_tail_can_vanish_unnoticed(
+    store_url: str, repo: Repository
+) -> None:
+    """The window the time checkpoints bound (the AuditTrail docstring): entries written
+    since the last checkpoint can be cut off together with the head, undetected."""
+    trail = AuditTrail(
+        repo, signing_key=KEY, flush_interval=0.01, checkpoint_every=1000, checkpoint_seconds=3600
+    )
+    await _written(repo, trail, 5)
+    assert await repo.audit_checkpoints() == []
+    _truncate_after(store_url, 3)
+    report = await verify_chain(repo, KEY)
+    assert report.ok and report.entries == 3
+    await trail.close()
+
+
+async def test_the_writer_keeps_sealing_as_new_entries_arrive(repo: Repository) -> None:
+    trail = AuditTrail(repo, signing_key=KEY, flush_interval=0.01, checkpoint_seconds=0.05)
+    await _written(repo, trail, 3)
+    assert await _sealed(repo, 3) == [3]
+    await _written(repo, trail, 3)  # the writer stopped once all was sealed; this restarts it
+    assert await _sealed(repo, 6) == [3, 6]
+    await trail.close()
+    assert (await verify_chain(repo, KEY)).ok
 
 
 def test_a_trail_needs_a_key() -> None:

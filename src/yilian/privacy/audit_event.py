@@ -12,7 +12,7 @@ break-the-glass window carries the `BTG` security label and the stated reason.
 from __future__ import annotations
 
 import base64
-import dataclasses
+import functools
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -88,7 +88,7 @@ def patients_of(record: AccessRecord) -> tuple[str, ...]:
         kind, _, ident = ref.partition("/")
         if kind == "Patient" and ident:
             found.add(ident)
-    for name, value in parse_qsl(record.query, keep_blank_values=False):
+    for name, value in parse_qsl(record.query, keep_blank_values=False) if record.query else ():
         code = name.split(":", 1)[0]
         if code not in _PATIENT_PARAMS:
             continue
@@ -108,6 +108,15 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, str
     return coding
 
 
+_REST = _coding(_EVENT_TYPE, "rest", "RESTful Operation")
+_SYSTEM_OBJECT = _coding(_ENTITY_TYPE, "2", "System Object")
+_PERSON = _coding(_ENTITY_TYPE, "1", "Person")
+_QUERY_ROLE = _coding(_OBJECT_ROLE, "24", "Query")
+_PATIENT_ROLE = _coding(_OBJECT_ROLE, "1", "Patient")
+_APP_SERVER = [_coding(_SOURCE_TYPE, "4", "Application Server")]
+_BTG = _coding(_ACT_REASON, "BTG", "break the glass")
+
+
 def _agent_type(role: str) -> dict[str, str]:
     """A person, or the alliance's integration client (http://hl7.org/fhir/R4/valueset-participation-role-type.html)."""
     if role == "system":
@@ -121,64 +130,84 @@ def _purpose(purpose: str | None, break_glass: bool) -> list[dict[str, Any]]:
         code = _PURPOSE.get(purpose)
         codes.append(_coding(_ACT_REASON, code) if code else _coding("urn:yilian:purpose", purpose))
     if break_glass:
-        codes.append(_coding(_ACT_REASON, "BTG", "break the glass"))
+        codes.append(_BTG)
     return [{"coding": [c]} for c in codes]
 
 
-def audit_event(record: AccessRecord, patients: tuple[str, ...]) -> dict[str, Any]:
-    """The AuditEvent for `record` (no id: the log's seq becomes the id when it is read)."""
-    principal = record.principal
-    who: dict[str, Any] = {"identifier": {"system": _SUBJECT_SYSTEM, "value": principal.subject}}
-    if principal.institution:
-        who["identifier"]["assigner"] = {
-            "identifier": {"system": _INSTITUTION_SYSTEM, "value": principal.institution}
-        }
+def _agent(
+    subject: str, role: str, institution: str | None, patient: str | None, purpose: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The requesting agent: who (the token subject, the institution as the identifier's
+    assigner), the role, the purpose of use and, for a patient, their Patient."""
+    who: dict[str, Any] = {"identifier": {"system": _SUBJECT_SYSTEM, "value": subject}}
+    if institution:
+        who["identifier"]["assigner"] = {"identifier": {"system": _INSTITUTION_SYSTEM, "value": institution}}
     agent: dict[str, Any] = {
-        "type": {"coding": [_agent_type(principal.role)]},
-        "role": [{"coding": [_coding(_ROLE_SYSTEM, principal.role)]}],
+        "type": {"coding": [_agent_type(role)]},
+        "role": [{"coding": [_coding(_ROLE_SYSTEM, role)]}],
         "who": who,
         "requestor": True,
     }
-    purpose = _purpose(principal.purpose, record.break_glass)
     if purpose:
         agent["purposeOfUse"] = purpose
-    if principal.patient:
-        agent["altId"] = f"Patient/{principal.patient}"
+    if patient:
+        agent["altId"] = f"Patient/{patient}"
+    return agent
+
+
+@functools.lru_cache(maxsize=2048)
+def _agent_json(
+    subject: str, role: str, institution: str | None, patient: str | None, purpose: str | None, btg: bool
+) -> tuple[orjson.Fragment, orjson.Fragment | None]:
+    """The agent and the purposeOfEvent as canonical JSON, per caller: a server sees the same
+    few thousand callers again and again, so the writer serialises each of them once."""
+    purposes = _purpose(purpose, btg)
+    agent = orjson.dumps(_agent(subject, role, institution, patient, purposes), option=orjson.OPT_SORT_KEYS)
+    of_event = orjson.Fragment(orjson.dumps(purposes, option=orjson.OPT_SORT_KEYS)) if purposes else None
+    return orjson.Fragment(agent), of_event
+
+
+def _source(partition: str | None) -> dict[str, Any]:
+    return {"site": partition or "alliance", "observer": {"display": "yilian"}, "type": _APP_SERVER}
+
+
+@functools.lru_cache(maxsize=256)
+def _source_json(partition: str | None) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(_source(partition), option=orjson.OPT_SORT_KEYS))
+
+
+def _event(
+    record: AccessRecord, recorded: str, patients: tuple[str, ...], agent: Any, purpose: Any, source: Any
+) -> dict[str, Any]:
+    """The AuditEvent with `agent`, `purpose` and `source` given (as dicts, or as JSON fragments)."""
+    principal = record.principal
     target = "/".join(p for p in (record.resource_type, record.resource_id) if p) or "(system)"
     query_entity: dict[str, Any] = {
-        "type": _coding(_ENTITY_TYPE, "2", "System Object"),
-        "role": _coding(_OBJECT_ROLE, "24", "Query"),
+        "type": _SYSTEM_OBJECT,
+        "role": _QUERY_ROLE,
         "description": f"{record.interaction} {target}",
     }
     if record.query:
         query_entity["query"] = base64.b64encode(record.query.encode()).decode()
     entities = [query_entity]
     entities += [
-        {"what": {"reference": ref}, "type": _coding(_ENTITY_TYPE, "2", "System Object")}
+        {"what": {"reference": ref}, "type": _SYSTEM_OBJECT}
         for ref in record.entities
         if not ref.startswith("Patient/")
     ]
     entities += [
-        {
-            "what": {"reference": f"Patient/{pid}"},
-            "type": _coding(_ENTITY_TYPE, "1", "Person"),
-            "role": _coding(_OBJECT_ROLE, "1", "Patient"),
-        }
-        for pid in patients
+        {"what": {"reference": f"Patient/{pid}"}, "type": _PERSON, "role": _PATIENT_ROLE} for pid in patients
     ]
+    interaction = record.interaction
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "type": _coding(_EVENT_TYPE, "rest", "RESTful Operation"),
-        "subtype": [_coding(_INTERACTION, _SUBTYPE.get(record.interaction, record.interaction))],
-        "action": _ACTION.get(record.interaction, "R"),
-        "recorded": record.recorded,
+        "type": _REST,
+        "subtype": [{"system": _INTERACTION, "code": _SUBTYPE.get(interaction, interaction)}],
+        "action": _ACTION.get(interaction, "R"),
+        "recorded": recorded,
         "outcome": outcome_code(record.outcome),
         "agent": [agent],
-        "source": {
-            "site": record.partition or "alliance",
-            "observer": {"display": "yilian"},
-            "type": [_coding(_SOURCE_TYPE, "4", "Application Server")],
-        },
+        "source": source,
         "entity": entities,
     }
     if record.outcome >= 400 or record.detail:
@@ -186,7 +215,7 @@ def audit_event(record: AccessRecord, patients: tuple[str, ...]) -> dict[str, An
     if purpose:
         event["purposeOfEvent"] = purpose
     if record.break_glass:
-        event["meta"] = {"security": [_coding(_ACT_REASON, "BTG", "break the glass")]}
+        event["meta"] = {"security": [_BTG]}
         if principal.break_glass_reason:
             event["extension"] = [
                 {"url": BREAK_GLASS_REASON_URL, "valueString": principal.break_glass_reason}
@@ -194,18 +223,30 @@ def audit_event(record: AccessRecord, patients: tuple[str, ...]) -> dict[str, An
     return event
 
 
+def audit_event(record: AccessRecord, patients: tuple[str, ...]) -> dict[str, Any]:
+    """The AuditEvent for `record` (no id: the log's seq becomes the id when it is read)."""
+    p = record.principal
+    purpose = _purpose(p.purpose, record.break_glass)
+    agent = _agent(p.subject, p.role, p.institution, p.patient, purpose)
+    return _event(record, record.recorded, patients, agent, purpose, _source(record.partition))
+
+
 def audit_entry(record: AccessRecord, recorded: str | None = None) -> AuditEntry:
-    """The log entry of `record`, accessed at `recorded` (default: `record.recorded`)."""
-    if recorded is not None and recorded != record.recorded:
-        record = dataclasses.replace(record, recorded=recorded)
+    """The log entry of `record`, accessed at `recorded` (default: `record.recorded`).
+
+    The same event as `audit_event`, serialised canonically (sorted keys) with the caller's
+    agent and the source taken from small caches: this runs once per access, in the trail's
+    background writer."""
+    at = record.recorded if recorded is None else recorded
     patients = patients_of(record)
-    event = audit_event(record, patients)
-    principal = record.principal
+    p = record.principal
+    agent, purpose = _agent_json(p.subject, p.role, p.institution, p.patient, p.purpose, record.break_glass)
+    event = _event(record, at, patients, agent, purpose, _source_json(record.partition))
     return AuditEntry(
-        recorded=record.recorded,
-        subject=principal.subject,
-        role=principal.role,
-        institution=principal.institution,
+        recorded=at,
+        subject=p.subject,
+        role=p.role,
+        institution=p.institution,
         partition=record.partition,
         outcome=event["outcome"],
         patients=patients,
