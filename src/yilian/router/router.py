@@ -117,7 +117,7 @@ class FhirRouter:
         detail: str = "",
         btg: bool = False,
     ) -> None:
-        query = urlencode(list(request.query))
+        query = urlencode(request.query) if request.query else ""  # reads have none: skip the call
         await self.audit.record(
             AccessRecord(
                 principal=asked.principal,
