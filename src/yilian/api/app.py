@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,10 +21,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from yilian.api.auth import authenticator_for
 from yilian.api.body import BodyLimits
+from yilian.api.bulk_files import add_bulk_file_route
 from yilian.api.endpoint import FhirEndpoint
 from yilian.api.errors import install_error_handlers
 from yilian.api.request import FHIR_PREFIX
 from yilian.api.smart import add_smart_routes
+from yilian.bulk.jobs import JobManager
 from yilian.config import Settings
 from yilian.privacy.audit import AuditTrail
 from yilian.privacy.model import AccessPolicy
@@ -64,6 +67,9 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     # Every access and refusal goes to the hash-chained audit trail when a checkpoint key is
     # configured; closing the app flushes what is queued and seals the chain.
     audit = AuditTrail.from_settings(repository, settings) if settings.audit_signing_key else None
+    # Bulk Data jobs ($export, $import) run as tasks of this process, files under bulk_dir;
+    # closing the app stops them (their jobs fail with "server stopped").
+    jobs = JobManager(repository, Path(settings.bulk_dir))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +78,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
             yield
         finally:
             try:
+                await jobs.close()
                 if audit is not None:
                     await audit.close()
             finally:
@@ -96,12 +103,14 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
             default_count=settings.default_count,
             max_count=settings.max_count,
             default_handling=settings.default_handling,
+            jobs=jobs,
         ),
         policy=policy,
         audit=audit,
     )
     endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth), auth)
     add_smart_routes(app, auth)
+    add_bulk_file_route(app, auth, jobs, router.audit)  # before the /fhir catch-all
     _add_fhir_routes(app, endpoint)
 
     @app.get("/", include_in_schema=False)

@@ -12,6 +12,7 @@ from yilian.router.audit_log import AUDIT_EVENT, search_audit_log
 from yilian.router.capabilities import capability_statement
 from yilian.router.context import Context
 from yilian.router.history import history
+from yilian.router.operations.bulk_status import BULK_OPERATIONS, bulk_operation
 from yilian.router.operations.everything import everything
 from yilian.router.operations.validate import validate
 from yilian.router.result import Result
@@ -38,6 +39,8 @@ async def _operation(ctx: Context, session: Session, route: Route) -> Result:
         return await validate(ctx, session, route.resource_type, route.id)
     if name == "everything" and route.resource_type is not None and route.id is not None:
         return await everything(ctx, session, route.resource_type, route.id)
+    if name in BULK_OPERATIONS:  # $export, $export-poll-status (issue 4, bulk data)
+        return await bulk_operation(ctx, session, route)
     where = "/".join(p for p in (route.resource_type, route.id) if p) or "the system level"
     raise OutcomeError(
         Outcome.NOT_FOUND if name not in ("validate", "everything") else Outcome.BAD_REQUEST,

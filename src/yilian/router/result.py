@@ -8,7 +8,7 @@ batch and transaction build `Bundle.entry.response` from the same `Result`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from yilian.fhir.outcome import Issue, IssueSeverity, IssueType, Outcome, operation_outcome
@@ -31,6 +31,8 @@ class Result:
     body: dict[str, Any] | None = None
     write: bool = False
     message: str = ""
+    # extra headers (a bulk kick-off's Content-Location, a poll's X-Progress)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def resource(self) -> dict[str, Any] | None:
         if self.body is not None:
@@ -57,6 +59,7 @@ def render(ctx: Context, result: Result) -> FhirResponse:
             body = None
         elif preference == "OperationOutcome":
             body = information(result.message or "OK")
+    headers.update(result.headers)
     if result.outcome in (Outcome.NO_CONTENT, Outcome.NOT_MODIFIED):
         body = None
     return FhirResponse(result.outcome, body, headers)

@@ -36,6 +36,7 @@ Interaction = Literal[
     "operation",
 ]
 
+BULK_READS = ("export", "export-poll-status")  # bulk jobs write their own rows, outside the session
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _READS = frozenset({"GET", "HEAD"})
 
@@ -62,7 +63,7 @@ class Route:
             "search-type",
             "search-system",
             "capabilities",
-        ) or (self.interaction == "operation" and self.operation in ("everything", "validate"))
+        ) or (self.interaction == "operation" and self.operation in ("everything", "validate", *BULK_READS))
 
 
 def check_id(value: str, where: str = "id") -> str:

@@ -8,7 +8,10 @@ Defaults follow common server practice: 20 results a page unless the client asks
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from yilian.bulk.jobs import JobManager
 
 __all__ = ["RouterSettings"]
 
@@ -23,3 +26,5 @@ class RouterSettings:
     max_bundle_entries: int = 10000
     validate: bool = True
     partition_cache_seconds: float = 5.0  # how soon an institution removed elsewhere stops answering
+    # Bulk Data (issue 4): the composition root's JobManager; None: `$export`/`$import` are off.
+    jobs: JobManager | None = None

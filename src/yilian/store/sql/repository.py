@@ -21,6 +21,7 @@ from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.audit import SqlAuditLog
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.export_scan import SqlExportScan
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.jobs import SqlJobStore
 from yilian.store.sql.keys import record_keys
@@ -42,9 +43,9 @@ def default_indexer(resource: dict[str, Any]) -> list[IndexValue]:
     return index_values(resource)
 
 
-class SqlRepository(SqlAuditLog, SqlJobStore):
+class SqlRepository(SqlAuditLog, SqlJobStore, SqlExportScan):
     """Shared behaviour of the SQL backends (the audit log's in store/sql/audit.py, the bulk
-    data jobs' in store/sql/jobs.py)."""
+    data jobs' in store/sql/jobs.py, the export scan's in store/sql/export_scan.py)."""
 
     def __init__(
         self,
