@@ -96,6 +96,9 @@ class Settings:
     encrypted_identifier_systems: str = ""  # Identifier.system URIs protected besides the resident ID
     encrypted_resource_types: str = "Patient,RelatedPerson,Practitioner"
 
+    # --- audit trail, checkpoints by time (issue 3, audit): see yilian.privacy.audit ---
+    audit_checkpoint_seconds: int = 10  # unsealed entries get a signed checkpoint at least this often
+
     # --- bulk data (issue 4, $export / $import jobs): see yilian.bulk.jobs ---
     bulk_dir: str = "./yilian-bulk"  # one folder per job holds its NDJSON files until DELETEd
 
@@ -253,6 +256,7 @@ def _check(s: Settings) -> None:
     positive("audit_checkpoint_every", s.audit_checkpoint_every)
     positive("audit_flush_ms", s.audit_flush_ms)
     positive("audit_max_pending", s.audit_max_pending)
+    positive("audit_checkpoint_seconds", s.audit_checkpoint_seconds)
     _check_auth(s)
 
 
