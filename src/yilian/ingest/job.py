@@ -1,0 +1,113 @@
+"""The `$import` job: fetch the inputs, load them, and leave a manifest of what happened.
+
+Runs under the bulk job framework (yilian.bulk.jobs): remote inputs are downloaded first (an
+unreachable URL fails the job before anything is written), then every input loads through the
+`Loader` in batches, reporting progress (resources read) and stopping between batches when
+the job is cancelled.  On completion the manifest lists, per resource type, a small
+OperationOutcome file saying how many were created, updated and unchanged (`count`: how many
+the store now holds as the input says), and `error` names `errors.ndjson`, one
+OperationOutcome per line that was not loaded, naming its input and line.  A database failure
+fails the job with the loader's message; the batches before it stay committed and a re-run
+completes the rest without duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from yilian.bulk.jobs import JobContext, JobRunner
+from yilian.fhir.outcome import Issue, IssueSeverity, IssueType, Outcome, OutcomeError, operation_outcome
+from yilian.ingest.inputs import ImportInput, fetch, local_path
+from yilian.ingest.loader import Loader, LoaderOptions, LoadFailed
+from yilian.ingest.report import LoadReport, ProblemFile
+from yilian.store.base import Repository, Scope
+
+__all__ = ["ERROR_FILE", "ImportPlan", "import_runner"]
+
+ERROR_FILE = "errors.ndjson"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What one `$import` job loads, where, and under which access."""
+
+    inputs: tuple[ImportInput, ...]
+    partition: str
+    scope: Scope
+    allowed_dirs: tuple[str, ...] = ()
+    options: LoaderOptions = field(default_factory=LoaderOptions)
+
+
+def import_runner(repository: Repository, plan: ImportPlan) -> JobRunner:
+    """The job body for `JobManager.submit` / `run_inline`."""
+
+    async def run(ctx: JobContext) -> None:
+        files = await _resolve(plan.inputs, plan.allowed_dirs, ctx.directory)
+        total = sum(path.stat().st_size for _, path in files)
+        problems = ProblemFile(ctx.directory / ERROR_FILE)
+
+        async def progress(report: LoadReport) -> None:
+            await ctx.progress(report.records)
+
+        loader = Loader(
+            repository,
+            plan.partition,
+            plan.scope,
+            plan.options,
+            problems=problems.write,
+            progress=progress,
+            cancelled=ctx.cancelled,
+        )
+        loader.report.bytes_total = total
+        try:
+            for given, path in files:
+                await loader.load_file(path, source=given.url, resource_type=given.type)
+                if loader.report.cancelled:
+                    return
+                if given.remote:
+                    path.unlink(missing_ok=True)
+        except LoadFailed as failed:
+            raise OutcomeError(Outcome.SERVER_ERROR, IssueType.EXCEPTION, str(failed)) from None
+        finally:
+            problems.close()
+        await ctx.progress(loader.report.records, loader.report.records)
+        _manifest(ctx, loader.report, problems)
+
+    return run
+
+
+async def _resolve(
+    inputs: Sequence[ImportInput], allowed: Sequence[str], directory: Path
+) -> list[tuple[ImportInput, Path]]:
+    """Each input's file on this machine: local ones checked, remote ones downloaded."""
+    out: list[tuple[ImportInput, Path]] = []
+    for number, given in enumerate(inputs, start=1):
+        if given.remote:
+            out.append((given, await fetch(given.url, directory, f"input-{number}")))
+        else:
+            out.append((given, local_path(given.url, allowed)))
+    return out
+
+
+def _manifest(ctx: JobContext, report: LoadReport, problems: ProblemFile) -> None:
+    for rtype in sorted(report.types):
+        counts = report.types[rtype]
+        name = f"{rtype}.outcome.ndjson"
+        outcome = operation_outcome(
+            [
+                Issue(
+                    IssueType.INFORMATIONAL,
+                    f"{rtype}: {counts.created} created, {counts.updated} updated, "
+                    f"{counts.unchanged} unchanged, {counts.refused} refused",
+                    IssueSeverity.INFORMATION,
+                )
+            ]
+        )
+        (ctx.directory / name).write_bytes(orjson.dumps(outcome) + b"\n")
+        ctx.add_output(rtype, name, counts.loaded)
+    if problems.count:
+        ctx.add_error(ERROR_FILE, problems.count)
