@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck importlint unit bench clean
+.PHONY: install demo test lint typecheck importlint unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "yilian needs Python 3.11 or newer")'
@@ -35,9 +35,16 @@ unit: install
 
 test: lint typecheck importlint unit
 
-# Benchmarks: every script in bench/ (each prints its figures and writes bench/results/*.json).
+# Benchmarks (bench/run.py: CRUD, ingest, bulk, searches and their growth at 100, 1,000 and
+# 10,000 patients on SQLite and PostgreSQL, each beside its direct-SQL baseline; then the audit
+# overhead).  Each prints its table and writes bench/results/*.json.  bench-quick: about a minute.
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/audit_overhead.py
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/audit_overhead.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
