@@ -14,7 +14,7 @@ string where a Coding belongs) is skipped; validation is a separate step.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any
 
@@ -53,14 +53,26 @@ _CURRENCY_SYSTEM = "urn:iso:std:iso:4217"
 _NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
 
-Converter = Callable[[str, Any], Iterator[IndexValue]]
+Converter = Callable[[str, Any, list[IndexValue]], None]
+"""Appends the index values of one FHIRPath result item to the list it is given."""
 Extractor = Callable[[dict[str, Any]], list[IndexValue]]
+
+_CACHE = 1 << 16
+
+# Value objects are immutable and recur across resources (the same LOINC code, status,
+# display, practitioner reference), so equal ones are shared: a dict lookup instead of a
+# frozen dataclass construction.  Bounded, so an endless stream of distinct values is fine.
+_token = lru_cache(maxsize=_CACHE)(TokenValue)
+_string = lru_cache(maxsize=_CACHE)(StringValue)
+_reference = lru_cache(maxsize=_CACHE)(ReferenceValue)
+_date = lru_cache(maxsize=_CACHE)(DateValue)
+_uri = lru_cache(maxsize=_CACHE)(UriValue)
 
 
 # --------------------------------------------------------------------------- converters
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_CACHE)
 def _normalized(text: str) -> str:
     """`normalize_string`, with an exact shortcut for ASCII (no accents, casefold is lower)
     and a cache, since displays and names repeat across resources."""
@@ -69,90 +81,105 @@ def _normalized(text: str) -> str:
     return normalize_string(text)
 
 
-def _strings(param: str, item: Any) -> Iterator[IndexValue]:
+@lru_cache(maxsize=_CACHE)
+def _string_value(param: str, text: str) -> StringValue:
+    return StringValue(param, text, _normalized(text))
+
+
+def _strings(param: str, item: Any, out: list[IndexValue]) -> None:
     """string <- string/markdown, and the text parts of HumanName and Address."""
-    if isinstance(item, str):
+    if type(item) is str:
         if item:
-            yield StringValue(param, item, _normalized(item))
+            out.append(_string_value(param, item))
         return
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return
     parts = _NAME_PARTS if ("family" in item or "given" in item) else _ADDRESS_PARTS
     for key in parts:
         value = item.get(key)
-        for text in value if isinstance(value, list) else (value,):
-            if isinstance(text, str) and text:
-                yield StringValue(param, text, _normalized(text))
+        if value is None:
+            continue
+        for text in value if type(value) is list else (value,):
+            if type(text) is str and text:
+                out.append(_string_value(param, text))
 
 
 def _display(text: Any) -> str | None:
-    return _normalized(text) if isinstance(text, str) and text else None
+    return _normalized(text) if type(text) is str and text else None
 
 
 def _coding(param: str, coding: Any) -> TokenValue | None:
-    if not isinstance(coding, dict):
+    if type(coding) is not dict:
         return None
     system, code = coding.get("system"), coding.get("code")
-    if not isinstance(code, str):
+    if type(code) is not str:
         code = None
-    if not isinstance(system, str):
+    if type(system) is not str:
         system = None
     if code is None and system is None:
         return None
-    return TokenValue(param, system, code, _display(coding.get("display")))
+    display = coding.get("display")
+    return _token(param, system, code, _normalized(display) if type(display) is str and display else None)
 
 
-def _tokens(param: str, item: Any) -> Iterator[IndexValue]:
+def _tokens(param: str, item: Any, out: list[IndexValue]) -> None:
     """token <- code/id/string/uri/boolean, Coding, CodeableConcept, Identifier, ContactPoint.
 
     Numbers are not tokens: a bare number here is malformed content and is skipped."""
-    if isinstance(item, bool):
-        yield TokenValue(param, None, "true" if item else "false")
-    elif isinstance(item, str):
+    kind = type(item)
+    if kind is str:
         if item:
-            yield TokenValue(param, None, item)
-    elif isinstance(item, dict):
+            out.append(_token(param, None, item, None))
+    elif kind is dict:
         if "coding" in item or ("text" in item and "value" not in item and "code" not in item):
-            for coding in item.get("coding") or ():
-                token = _coding(param, coding)
-                if token is not None:
-                    yield token
+            codings = item.get("coding")
+            if type(codings) is list:
+                for coding in codings:
+                    token = _coding(param, coding)
+                    if token is not None:
+                        out.append(token)
             text = _display(item.get("text"))
             if text is not None:
-                yield TokenValue(param, None, None, text)
+                out.append(_token(param, None, None, text))
         elif "value" in item:
-            yield from _identifier_or_contact(param, item)
+            _identifier_or_contact(param, item, out)
         else:
             token = _coding(param, item)
             if token is not None:
-                yield token
+                out.append(token)
+    elif kind is bool:
+        out.append(_token(param, None, "true" if item else "false", None))
 
 
-def _identifier_or_contact(param: str, item: dict[str, Any]) -> Iterator[IndexValue]:
+def _identifier_or_contact(param: str, item: dict[str, Any], out: list[IndexValue]) -> None:
     value, system = item.get("value"), item.get("system")
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return
-    if not isinstance(system, str):
+    if type(system) is not str:
         system = None
     if system in _CONTACT_SYSTEMS and "type" not in item and "assigner" not in item:
         # ContactPoint: its system says phone/email, which is no namespace for the value.
-        yield TokenValue(param, None, value)
+        out.append(_token(param, None, value, None))
         return
     id_type = item.get("type")
-    yield TokenValue(
-        param, system, value, _display(id_type.get("text")) if isinstance(id_type, dict) else None
-    )
-    if isinstance(id_type, dict):
-        for coding in id_type.get("coding") or ():
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                type_system = coding.get("system")
-                yield TokenValue(
+    if type(id_type) is not dict:
+        out.append(TokenValue(param, system, value, None))
+        return
+    out.append(TokenValue(param, system, value, _display(id_type.get("text"))))
+    codings = id_type.get("coding")
+    for coding in codings if type(codings) is list else ():
+        if type(coding) is dict and type(coding.get("code")) is str:
+            type_system = coding.get("system")
+            out.append(
+                TokenValue(
                     f"{param}:of-type",
-                    type_system if isinstance(type_system, str) else None,
+                    type_system if type(type_system) is str else None,
                     f"{coding['code']}|{value}",
                 )
+            )
 
 
+@lru_cache(maxsize=_CACHE)
 def _reference_text(param: str, text: str) -> ReferenceValue | None:
     if not text or text.startswith("#"):
         return None  # a contained resource is not indexed on its own
@@ -163,43 +190,47 @@ def _reference_text(param: str, text: str) -> ReferenceValue | None:
     return ReferenceValue(param, target_type=parts[0], target_id=parts[1])
 
 
-def _references(param: str, item: Any) -> Iterator[IndexValue]:
+def _references(param: str, item: Any, out: list[IndexValue]) -> None:
     """reference <- Reference (literal and logical), canonical, uri, or an inline resource."""
-    if isinstance(item, str):
+    if type(item) is str:
         value = _reference_text(param, item)
         if value is not None:
-            yield value
+            out.append(value)
         return
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return
-    if isinstance(item.get("resourceType"), str):
-        if isinstance(item.get("id"), str):
-            yield ReferenceValue(param, target_type=item["resourceType"], target_id=item["id"])
+    rtype = item.get("resourceType")
+    if type(rtype) is str:
+        rid = item.get("id")
+        if type(rid) is str:
+            out.append(_reference(param, rtype, rid))
         return
     ref = item.get("reference")
-    literal = _reference_text(param, ref) if isinstance(ref, str) else None
+    literal = _reference_text(param, ref) if type(ref) is str else None
     identifier = item.get("identifier")
-    if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
+    if type(identifier) is dict and type(identifier.get("value")) is str:
         system = identifier.get("system")
         base = literal or ReferenceValue(param)
-        yield ReferenceValue(
-            param,
-            base.target_type,
-            base.target_id,
-            base.url,
-            base.version,
-            system if isinstance(system, str) else None,
-            identifier["value"],
+        out.append(
+            ReferenceValue(
+                param,
+                base.target_type,
+                base.target_id,
+                base.url,
+                base.version,
+                system if type(system) is str else None,
+                identifier["value"],
+            )
         )
     elif literal is not None:
-        yield literal
+        out.append(literal)
 
 
 def _date_bounds(text: Any) -> tuple[str, str] | None:
-    return _cached_date_range(text) if isinstance(text, str) else None
+    return _cached_date_range(text) if type(text) is str else None
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=_CACHE)
 def _cached_date_range(text: str) -> tuple[str, str] | None:
     """`date_range`, cached: one event's time recurs across its Encounter, Claim, EOB..."""
     try:
@@ -208,98 +239,110 @@ def _cached_date_range(text: str) -> tuple[str, str] | None:
         return None
 
 
-def _dates(param: str, item: Any) -> Iterator[IndexValue]:
+def _dates(param: str, item: Any, out: list[IndexValue]) -> None:
     """date <- date/dateTime/instant, Period (open ends), Timing (events and bounds)."""
-    if isinstance(item, str):
-        bounds = _date_bounds(item)
+    if type(item) is str:
+        bounds = _cached_date_range(item)
         if bounds is not None:
-            yield DateValue(param, *bounds)
+            out.append(_date(param, bounds[0], bounds[1]))
         return
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return
+    bounds = _dict_bounds(item)
+    if bounds is not None:
+        out.append(_date(param, bounds[0], bounds[1]))
+
+
+def _dict_bounds(item: dict[str, Any]) -> tuple[str, str] | None:
+    """The range of a Period (open ends) or a Timing (events and bounds)."""
     if "start" in item or "end" in item:
         start, end = _date_bounds(item.get("start")), _date_bounds(item.get("end"))
-        if start is not None or end is not None:
-            yield DateValue(param, start[0] if start else DATE_MIN, end[1] if end else DATE_MAX)
-        return
-    ranges = [b for b in map(_date_bounds, item.get("event") or ()) if b is not None]
+        if start is None and end is None:
+            return None
+        return (start[0] if start else DATE_MIN, end[1] if end else DATE_MAX)
+    events = item.get("event")
+    ranges = [b for b in map(_date_bounds, events or ()) if b is not None]
     repeat = item.get("repeat")
-    if isinstance(repeat, dict) and isinstance(repeat.get("boundsPeriod"), dict):
-        ranges.extend(_dates_of_period(repeat["boundsPeriod"]))
-    if ranges:
-        yield DateValue(param, min(r[0] for r in ranges), max(r[1] for r in ranges))
-
-
-def _dates_of_period(period: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for value in _dates("", period):
-        assert isinstance(value, DateValue)
-        yield value.low, value.high
+    if type(repeat) is dict and type(repeat.get("boundsPeriod")) is dict:
+        period = _dict_bounds(repeat["boundsPeriod"])
+        if period is not None:
+            ranges.append(period)
+    if not ranges:
+        return None
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
 def _number_bounds(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    kind = type(value)
+    if kind is not int and kind is not float:
+        # bool is not a number here; int/float subclasses are not JSON
         return None
+    return _cached_number_range(value)
+
+
+@lru_cache(maxsize=_CACHE, typed=True)  # typed: 1 and 1.0 have different precisions
+def _cached_number_range(value: float) -> tuple[float, float] | None:
     try:
         return number_range(value)
     except ValueError:  # not finite
         return None
 
 
-def _numbers(param: str, item: Any) -> Iterator[IndexValue]:
+def _numbers(param: str, item: Any, out: list[IndexValue]) -> None:
     """number <- decimal/integer (range from precision), Quantity value, Range."""
     bounds = _number_bounds(item)
-    if bounds is None and isinstance(item, dict):
+    if bounds is None and type(item) is dict:
         if "value" in item:
             bounds = _number_bounds(item["value"])
         elif "low" in item or "high" in item:
             bounds = _range_bounds(item)
     if bounds is not None:
-        yield NumberValue(param, *bounds)
+        out.append(NumberValue(param, bounds[0], bounds[1]))
 
 
 def _range_bounds(item: dict[str, Any]) -> tuple[float, float] | None:
     low, high = item.get("low"), item.get("high")
-    low_b = _number_bounds(low.get("value")) if isinstance(low, dict) else None
-    high_b = _number_bounds(high.get("value")) if isinstance(high, dict) else None
+    low_b = _number_bounds(low.get("value")) if type(low) is dict else None
+    high_b = _number_bounds(high.get("value")) if type(high) is dict else None
     if low_b is None and high_b is None:
         return None
     return (low_b[0] if low_b else -float("inf")), (high_b[1] if high_b else float("inf"))
 
 
 def _unit(item: Any) -> tuple[str | None, str | None, str | None]:
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return None, None, None
     system, code, unit = item.get("system"), item.get("code"), item.get("unit")
     currency = item.get("currency")
-    if isinstance(currency, str) and system is None and code is None:
+    if type(currency) is str and system is None and code is None:
         system, code = _CURRENCY_SYSTEM, currency
     return (
-        system if isinstance(system, str) else None,
-        code if isinstance(code, str) else None,
-        unit if isinstance(unit, str) else None,
+        system if type(system) is str else None,
+        code if type(code) is str else None,
+        unit if type(unit) is str else None,
     )
 
 
-def _quantities(param: str, item: Any) -> Iterator[IndexValue]:
+def _quantities(param: str, item: Any, out: list[IndexValue]) -> None:
     """quantity <- Quantity/SimpleQuantity/Money/Duration/Age (precision range), Range."""
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return
     if "value" in item:
         bounds = _number_bounds(item["value"])
         if bounds is not None:
-            yield QuantityValue(param, *bounds, *_unit(item))
+            out.append(QuantityValue(param, bounds[0], bounds[1], *_unit(item)))
     elif "low" in item or "high" in item:
         bounds = _range_bounds(item)
         if bounds is not None:
             low, high = item.get("low"), item.get("high")
-            unit = _unit(low if isinstance(low, dict) and "value" in low else high)
-            yield QuantityValue(param, *bounds, *unit)
+            unit = _unit(low if type(low) is dict and "value" in low else high)
+            out.append(QuantityValue(param, bounds[0], bounds[1], *unit))
 
 
-def _uris(param: str, item: Any) -> Iterator[IndexValue]:
+def _uris(param: str, item: Any, out: list[IndexValue]) -> None:
     """uri <- uri/url/canonical/oid/uuid strings."""
-    if isinstance(item, str) and item:
-        yield UriValue(param, item)
+    if type(item) is str and item:
+        out.append(_uri(param, item))
 
 
 _CONVERTERS: dict[str, Converter] = {
@@ -318,12 +361,9 @@ _CONVERTERS: dict[str, Converter] = {
 
 def _simple(code: str, evaluate: Evaluator, convert: Converter) -> Extractor:
     def extract(resource: dict[str, Any]) -> list[IndexValue]:
-        found = evaluate([resource])
-        if not found:
-            return []
         out: list[IndexValue] = []
-        for item in found:
-            out.extend(convert(code, item))
+        for item in evaluate([resource]):
+            convert(code, item, out)
         return out
 
     return extract
@@ -338,7 +378,7 @@ def _composite(param: SearchParameterDef) -> Extractor:
             uses_resource(comp.expression),
             _CONVERTERS[comp.type],
         )
-        for comp in param.components
+        for comp in reversed(param.components)
     ]
     code = param.code
 
@@ -347,10 +387,12 @@ def _composite(param: SearchParameterDef) -> Extractor:
         for element in base([resource]):
             per_component: list[list[IndexValue]] = []
             # Last component first: it is usually the value, the one most often absent.
-            for comp_code, evaluate, from_resource, convert in reversed(parts):
-                found = evaluate([resource] if from_resource else [element])
+            for comp_code, evaluate, from_resource, convert in parts:
+                values: list[IndexValue] = []
+                for item in evaluate([resource] if from_resource else [element]):
+                    convert(comp_code, item, values)
                 # A text-only token (CodeableConcept.text) has no code to combine on.
-                values = [v for item in found for v in convert(comp_code, item) if not _text_only(v)]
+                values = [v for v in values if not _text_only(v)]
                 if not values:
                     break
                 per_component.append(list(dict.fromkeys(values)))
@@ -363,7 +405,7 @@ def _composite(param: SearchParameterDef) -> Extractor:
 
 
 def _text_only(value: IndexValue) -> bool:
-    return isinstance(value, TokenValue) and value.code is None
+    return type(value) is TokenValue and value.code is None
 
 
 def _extractor(param: SearchParameterDef) -> Extractor | None:
@@ -409,17 +451,28 @@ def values_for(param: SearchParameterDef, resource: dict[str, Any]) -> list[Inde
     return list(dict.fromkeys(extractor(resource))) if extractor is not None else []
 
 
+@lru_cache(maxsize=4096)
+def _plan(resource_type: str, keys: tuple[str, ...]) -> tuple[Extractor, ...]:
+    """The extractors worth running on a `resource_type` whose top-level JSON members are
+    `keys`: resources of one type come in few shapes, so this is decided once per shape
+    rather than once per parameter and resource."""
+    stems = choice_stems(resource_type)
+    present = {stems.get(key, key) for key in keys}
+    return tuple(
+        extract
+        for requirements, extract in _extractors(resource_type)
+        if all(not names.isdisjoint(present) for names in requirements)
+    )
+
+
 def index_values(resource: dict[str, Any]) -> list[IndexValue]:
     """Every search-index value of `resource`, without duplicates, in parameter order.
 
     A resource type the registry does not know still gets the common parameters."""
     rtype = resource.get("resourceType")
-    if not isinstance(rtype, str):
+    if type(rtype) is not str:
         return []
-    stems = choice_stems(rtype)
-    present = {stems.get(key, key) for key in resource}
     out: list[IndexValue] = []
-    for requirements, extract in _extractors(rtype):
-        if all(not names.isdisjoint(present) for names in requirements):
-            out.extend(extract(resource))
+    for extract in _plan(rtype, tuple(resource)):
+        out += extract(resource)
     return list(dict.fromkeys(out))
