@@ -102,6 +102,9 @@ class Settings:
     # --- bulk data (issue 4, $export / $import jobs): see yilian.bulk.jobs ---
     bulk_dir: str = "./yilian-bulk"  # one folder per job holds its NDJSON files until DELETEd
 
+    # --- bulk import (issue 4, $import): see yilian.ingest.inputs ---
+    import_allowed_dirs: str = ""  # comma-separated folders $import may read local files from; empty: none
+
     def __post_init__(self) -> None:
         _check(self)
 

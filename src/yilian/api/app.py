@@ -104,6 +104,9 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
             max_count=settings.max_count,
             default_handling=settings.default_handling,
             jobs=jobs,
+            import_allowed_dirs=tuple(
+                d.strip() for d in settings.import_allowed_dirs.split(",") if d.strip()
+            ),
         ),
         policy=policy,
         audit=audit,

@@ -14,6 +14,7 @@ from yilian.router.context import Context
 from yilian.router.history import history
 from yilian.router.operations.bulk_status import BULK_OPERATIONS, bulk_operation
 from yilian.router.operations.everything import everything
+from yilian.router.operations.import_ import import_kickoff
 from yilian.router.operations.validate import validate
 from yilian.router.result import Result
 from yilian.router.routes import Route
@@ -39,6 +40,8 @@ async def _operation(ctx: Context, session: Session, route: Route) -> Result:
         return await validate(ctx, session, route.resource_type, route.id)
     if name == "everything" and route.resource_type is not None and route.id is not None:
         return await everything(ctx, session, route.resource_type, route.id)
+    if name == "import":  # $import kick-off (issue 4, yilian.ingest)
+        return await import_kickoff(ctx, route)
     if name in BULK_OPERATIONS:  # $export, $export-poll-status (issue 4, bulk data)
         return await bulk_operation(ctx, session, route)
     where = "/".join(p for p in (route.resource_type, route.id) if p) or "the system level"

@@ -28,3 +28,4 @@ class RouterSettings:
     partition_cache_seconds: float = 5.0  # how soon an institution removed elsewhere stops answering
     # Bulk Data (issue 4): the composition root's JobManager; None: `$export`/`$import` are off.
     jobs: JobManager | None = None
+    import_allowed_dirs: tuple[str, ...] = ()  # $import (issue 4): local folders inputs may name
