@@ -1,4 +1,6 @@
-"""`AlliancePolicy`: who may see and change what, decided once per interaction.
+"""`AlliancePolicy`: who may see and change what, decided once per interaction (and once per
+entry of a batch or transaction Bundle: the Bundle itself is open to every known role and
+reads nothing, the router asks again for each entry).
 
 The router asks `access(repository, request)` before every interaction; the answer is an
 `Access` whose `Scope` the store turns into part of every query's WHERE clause (so counts,
@@ -91,15 +93,11 @@ class AlliancePolicy:
         if rules is None:
             raise forbidden(f"role {principal.role!r} is not known to this alliance")
         interaction = request.interaction
-        if interaction == "capabilities":
+        if interaction in ("capabilities", "bundle"):
+            # A Bundle reads nothing itself: the router asks again for every entry.
             return Access(Scope(frozenset()), principal.institution or DEFAULT_PARTITION)
         if principal.role == "system":
             return self._system(request)
-        if interaction == "bundle":
-            raise forbidden(
-                "batch and transaction Bundles are for the alliance's system client; send the "
-                "interactions one by one so each is checked and audited"
-            )
         permission, rtype = self._needs(request)
         purpose = self._purpose(principal, rules)
         if permission in ("c", "u", "d"):
@@ -146,13 +144,10 @@ class AlliancePolicy:
         principal = request.principal
         if not any(s.context == "system" for s in principal.scopes):
             raise forbidden("the system role needs system/ scopes (for example system/*.cruds)")
-        if request.interaction not in ("bundle", "capabilities"):
-            permission, rtype = AlliancePolicy._needs(request)
-            system_scopes = [s for s in principal.scopes if s.context == "system"]
-            if not any(s.covers(rtype, permission) for s in system_scopes):
-                raise forbidden(
-                    f"scope system/{rtype}.{permission} is needed for {request.interaction}", "scope"
-                )
+        permission, rtype = AlliancePolicy._needs(request)
+        system_scopes = [s for s in principal.scopes if s.context == "system"]
+        if not any(s.covers(rtype, permission) for s in system_scopes):
+            raise forbidden(f"scope system/{rtype}.{permission} is needed for {request.interaction}", "scope")
         if request.partition is None:
             return Access(Scope.everything(), DEFAULT_PARTITION)
         return Access(Scope.partition(request.partition), request.partition)

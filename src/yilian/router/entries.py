@@ -47,6 +47,7 @@ def entry_request(
         headers=headers,
         body=body,
         base_url=ctx.request.base_url,
+        principal=ctx.request.principal,
     )
     route = match_route(request)
     if route.interaction == "bundle":

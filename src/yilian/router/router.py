@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from yilian.auth.principal import Principal
 from yilian.fhir.bundle import parse_bundle
 from yilian.fhir.outcome import Outcome, OutcomeError
-from yilian.privacy.model import AccessPolicy, AccessRecord, AccessRequest, AuditSink
+from yilian.privacy.model import Access, AccessPolicy, AccessRecord, AccessRequest, AuditSink
 from yilian.router.access import NoAudit, PartitionPolicy
 from yilian.router.batch import run_batch
 from yilian.router.capabilities import capability_statement
@@ -69,19 +69,14 @@ class FhirRouter:
         """Raises OutcomeError for failures; the api layer maps them to HTTP.
 
         The guards wrap every interaction here: the policy decides the access (or refuses),
-        and the audit sink hears of every access and every refusal."""
+        and the audit sink hears of every access and every refusal.  A batch or transaction
+        is decided entry by entry (`_EntryGuard`), each entry as if it had come alone; the
+        Bundle's own record keeps its outcome, the entries' records what they touched."""
         await self._check_partition(request.partition)
         route = match_route(request)
-        principal = request.principal or Principal.development()
-        asked = AccessRequest(
-            principal, route.interaction, request.partition, route.resource_type, route.id, route.operation
-        )
-        try:
-            access = await self.policy.access(self.repository, asked)
-        except OutcomeError as refused:
-            await self._record(request, asked, status_code(refused.kind), detail=str(refused))
-            raise
-        ctx = Context(request, access, self.settings)
+        asked = _asked(request, route)
+        access = await self._admit(request, asked)
+        ctx = Context(request, access, self.settings, _EntryGuard(self))
         try:
             result = await self._run(ctx, route)
         except OutcomeError as failed:
@@ -90,10 +85,17 @@ class FhirRouter:
             )
             raise
         response = render(ctx, result)
-        await self._record(
-            request, asked, status_code(response.outcome), response.body, btg=access.break_glass
-        )
+        body = None if route.interaction == "bundle" else response.body
+        await self._record(request, asked, status_code(response.outcome), body, btg=access.break_glass)
         return response
+
+    async def _admit(self, request: FhirRequest, asked: AccessRequest) -> Access:
+        """The policy's access for `asked`; a refusal is audited, then raised."""
+        try:
+            return await self.policy.access(self.repository, asked)
+        except OutcomeError as refused:
+            await self._record(request, asked, status_code(refused.kind), detail=str(refused))
+            raise
 
     async def _run(self, ctx: Context, route: Route) -> Result:
         request = ctx.request
@@ -131,6 +133,52 @@ class FhirRouter:
                 break_glass=btg,
                 detail=detail,
             )
+        )
+
+
+def _asked(request: FhirRequest, route: Route) -> AccessRequest:
+    """What `request` attempts, as the policy is asked it."""
+    principal = request.principal or Principal.development()
+    return AccessRequest(
+        principal, route.interaction, request.partition, route.resource_type, route.id, route.operation
+    )
+
+
+class _EntryGuard:
+    """`EntryGuard` for the entries of one Bundle: the router's own policy and audit sink.
+    Identical questions within the Bundle (a thousand creates of Observation) are decided
+    once; every refusal is still audited per entry."""
+
+    def __init__(self, router: FhirRouter) -> None:
+        self._router = router
+        self._decided: dict[AccessRequest, Access | OutcomeError] = {}
+
+    async def admit(self, request: FhirRequest, route: Route) -> Access:
+        asked = _asked(request, route)
+        decided = self._decided.get(asked)
+        if decided is None:
+            try:
+                decided = await self._router.policy.access(self._router.repository, asked)
+            except OutcomeError as refused:
+                decided = refused
+            self._decided[asked] = decided
+        if isinstance(decided, OutcomeError):
+            await self._router._record(request, asked, status_code(decided.kind), detail=str(decided))
+            raise decided
+        return decided
+
+    async def record(
+        self,
+        request: FhirRequest,
+        route: Route,
+        access: Access,
+        outcome: int,
+        body: dict[str, Any] | None = None,
+        *,
+        detail: str = "",
+    ) -> None:
+        await self._router._record(
+            request, _asked(request, route), outcome, body, detail=detail, btg=access.break_glass
         )
 
 

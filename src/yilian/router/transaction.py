@@ -15,6 +15,14 @@ spec's order (http://hl7.org/fhir/R4/http.html#trules):
 Choosing ids before writing lets entries refer to each other in any direction, cycles
 included, without a second pass over stored resources.  The response Bundle lists one entry
 per request entry in the original order.
+
+Before any of that, every entry, and every conditional reference as the search of its type it
+is, passes the router's guards (`Context.guard`): one refusal refuses the whole Bundle (403,
+naming `Bundle.entry[i]`) before anything is written.  Each entry then runs with the `Access`
+the policy gave it (its writes land in its write partition, its `ifNoneExist` and conditional
+update resolve within its scope, a conditional reference only finds what the caller could
+search for), and once the Bundle has committed each entry and each resolved reference is
+audited as an access of its own.
 """
 
 from __future__ import annotations
@@ -36,12 +44,16 @@ from yilian.fhir.bundle import (
     transaction_order,
 )
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
+from yilian.privacy.model import Access
 from yilian.router.conditional import criteria, criteria_from_text
 from yilian.router.context import Context
 from yilian.router.dispatch import execute
 from yilian.router.entries import entry_request, response_entry
 from yilian.router.resource_types import is_resource_type
 from yilian.router.result import Result
+from yilian.router.routes import Route
+from yilian.router.status import status_code
+from yilian.router.types import FhirRequest
 from yilian.store.base import Repository, Session, StoredResource
 
 __all__ = ["run_transaction"]
@@ -51,14 +63,67 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Admitted:
+    """An entry (or a conditional reference's search) as the guards admitted it."""
+
+    request: FhirRequest
+    route: Route
+    access: Access
+
+
 class _Plan:
     """What phase 2 decides: the reference map, POSTs answered by an existing resource, and
-    the concrete `Type/id` url of each conditional PUT."""
+    the concrete `Type/id` url of each conditional PUT; and what the guards admitted (phase 0)
+    and which entry failed, for the audit."""
 
     def __init__(self) -> None:
         self.references: dict[str, str] = {}
         self.existing: dict[int, StoredResource] = {}
         self.put_urls: dict[int, str] = {}
+        self.admitted: dict[int, _Admitted] = {}
+        self.lookups: dict[str, _Admitted] = {}
+        self.failed: BundleEntry | None = None
+
+    def context(self, ctx: Context, entry: BundleEntry) -> Context:
+        """The context `entry` runs in: its own request and access."""
+        admitted = self.admitted[entry.index]
+        return ctx.for_entry(admitted.request, admitted.access)
+
+
+def _lookup_request(ctx: Context, reference: str) -> tuple[FhirRequest, Route]:
+    """A conditional reference as the search it is (`Patient?identifier=x` is a search of
+    Patient), so the policy decides it like one."""
+    rtype, _, query = reference.partition("?")
+    if not is_resource_type(rtype):
+        raise OutcomeError.invalid(f"conditional reference {reference!r} names an unknown resource type")
+    request = FhirRequest(
+        method="GET",
+        path=(rtype,),
+        partition=ctx.request.partition,
+        query=parse_qsl(query, keep_blank_values=True),
+        base_url=ctx.request.base_url,
+        principal=ctx.request.principal,
+    )
+    return request, Route("search-type", rtype)
+
+
+async def _admit(ctx: Context, entries: tuple[BundleEntry, ...], plan: _Plan) -> None:
+    """Phase 0: ask the guards about every entry and every conditional reference, before the
+    database transaction opens; the first refusal refuses the Bundle."""
+    for entry in entries:
+        try:
+            request, route = entry_request(ctx, entry)
+            access = await ctx.guard.admit(request, route)
+            plan.admitted[entry.index] = _Admitted(request, route, access)
+            for reference in sorted(conditional_references(entry.resource or {})):
+                if reference not in plan.lookups:
+                    lookup, lookup_route = _lookup_request(ctx, reference)
+                    plan.lookups[reference] = _Admitted(
+                        lookup, lookup_route, await ctx.guard.admit(lookup, lookup_route)
+                    )
+        except OutcomeError as error:
+            raise entry_error(entry, error) from error
 
 
 async def _resolve_post(ctx: Context, session: Session, entry: BundleEntry, new_id: str, plan: _Plan) -> None:
@@ -110,8 +175,6 @@ async def _resolve_put(ctx: Context, session: Session, entry: BundleEntry, plan:
 
 async def _resolve_reference(ctx: Context, session: Session, reference: str) -> str:
     rtype, _, query = reference.partition("?")
-    if not is_resource_type(rtype):
-        raise OutcomeError.invalid(f"conditional reference {reference!r} names an unknown resource type")
     conditions = criteria(
         rtype, parse_qsl(query, keep_blank_values=True), f"conditional reference {reference!r}"
     )
@@ -150,7 +213,9 @@ async def _run_entry(
         body["id"] = url.split("/", 1)[1]
     # ifNoneExist was settled in phase 2; the create must use the id chosen there.
     request, route = entry_request(ctx, dataclasses.replace(entry, if_none_exist=None), url=url, body=body)
-    return await execute(ctx.with_request(request), session, route, assigned_id=new_id)
+    admitted = plan.admitted[entry.index]
+    entry_ctx = ctx.for_entry(request, admitted.access)
+    return await execute(entry_ctx, session, route, assigned_id=new_id)
 
 
 async def run_transaction(ctx: Context, repository: Repository, bundle: BundlePlan) -> Result:
@@ -158,29 +223,42 @@ async def run_transaction(ctx: Context, repository: Repository, bundle: BundlePl
     entries = bundle.entries
     new_ids = assign_ids(entries, _new_id)
     plan = _Plan()
+    await _admit(ctx, entries, plan)
     results: dict[int, Result] = {}
     ordered = transaction_order(entries)
-    async with repository.transaction() as session:
-        for entry in ordered:
-            if entry.method == "DELETE":
-                results[entry.index] = await _guard(entry, _run_entry(ctx, session, entry, plan, None))
-        for entry in entries:
-            if entry.method == "POST":
-                await _guard(entry, _resolve_post(ctx, session, entry, new_ids[entry.index], plan))
-            elif entry.method == "PUT":
-                await _guard(entry, _resolve_put(ctx, session, entry, plan))
-        for entry in entries:
-            for reference in sorted(conditional_references(entry.resource or {})):
-                if reference not in plan.references:
-                    plan.references[reference] = await _guard(
-                        entry, _resolve_reference(ctx, session, reference)
+    try:
+        async with repository.transaction() as session:
+            for entry in ordered:
+                if entry.method == "DELETE":
+                    results[entry.index] = await _guard(
+                        plan, entry, _run_entry(ctx, session, entry, plan, None)
                     )
-        for entry in ordered:
-            if entry.method != "DELETE":
-                results[entry.index] = await _guard(
-                    entry, _run_entry(ctx, session, entry, plan, new_ids.get(entry.index))
-                )
-    response_entries = [response_entry(ctx, e, results[e.index]) for e in entries]
+            for entry in entries:
+                entry_ctx = plan.context(ctx, entry)
+                if entry.method == "POST":
+                    await _guard(
+                        plan, entry, _resolve_post(entry_ctx, session, entry, new_ids[entry.index], plan)
+                    )
+                elif entry.method == "PUT":
+                    await _guard(plan, entry, _resolve_put(entry_ctx, session, entry, plan))
+            for entry in entries:
+                for reference in sorted(conditional_references(entry.resource or {})):
+                    if reference not in plan.references:
+                        lookup = plan.lookups[reference]
+                        lookup_ctx = ctx.for_entry(lookup.request, lookup.access)
+                        plan.references[reference] = await _guard(
+                            plan, entry, _resolve_reference(lookup_ctx, session, reference)
+                        )
+            for entry in ordered:
+                if entry.method != "DELETE":
+                    results[entry.index] = await _guard(
+                        plan, entry, _run_entry(ctx, session, entry, plan, new_ids.get(entry.index))
+                    )
+    except OutcomeError as error:
+        await _record_failure(ctx, plan, error)
+        raise
+    await _record(ctx, plan, results)
+    response_entries = [response_entry(plan.context(ctx, e), e, results[e.index]) for e in entries]
     body: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "transaction-response",
@@ -189,9 +267,30 @@ async def run_transaction(ctx: Context, repository: Repository, bundle: BundlePl
     return Result(Outcome.OK, body=body)
 
 
-async def _guard(entry: BundleEntry, step: Any) -> Any:
+async def _guard(plan: _Plan, entry: BundleEntry, step: Any) -> Any:
     """Await `step`, restating any OutcomeError as the entry's (`Bundle.entry[i] ...`)."""
     try:
         return await step
     except OutcomeError as error:
+        plan.failed = entry
         raise entry_error(entry, error) from error
+
+
+async def _record(ctx: Context, plan: _Plan, results: dict[int, Result]) -> None:
+    """Audit a committed Bundle: every entry, and every conditional reference it resolved
+    (a lookup of that patient's or resource's id is an access of its own)."""
+    for index, result in sorted(results.items()):
+        a = plan.admitted[index]
+        await ctx.guard.record(a.request, a.route, a.access, status_code(result.outcome), result.resource())
+    for reference, lookup in plan.lookups.items():
+        rtype, _, rid = plan.references.get(reference, "").partition("/")
+        found = {"resourceType": rtype, "id": rid} if rid else None
+        await ctx.guard.record(lookup.request, lookup.route, lookup.access, 200, found)
+
+
+async def _record_failure(ctx: Context, plan: _Plan, error: OutcomeError) -> None:
+    """Audit the entry that failed the Bundle (the Bundle's own record names it too)."""
+    failed = plan.failed
+    if failed is not None and failed.index in plan.admitted:
+        a = plan.admitted[failed.index]
+        await ctx.guard.record(a.request, a.route, a.access, status_code(error.kind), detail=str(error))
