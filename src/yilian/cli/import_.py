@@ -60,9 +60,9 @@ def _summary(report: LoadReport, seconds: float) -> None:
         table.add_row(rtype, str(c.created), str(c.updated), str(c.unchanged), str(c.refused))
     console.print(table)
     rate = report.records / seconds if seconds > 0 else 0.0
-    console.print(f"{report.summary()}; {seconds:.1f} s, {rate:,.0f} resources/s")
+    console.print(f"{report.summary()}; {seconds:.1f} s, {rate:,.0f} resources/s", soft_wrap=True)
     for problem in report.first_problems[:SHOW_PROBLEMS]:
-        errors.print(f"[yellow]{escape(problem.where)}:[/yellow] {escape(problem.message)}")
+        errors.print(f"[yellow]{escape(problem.where)}:[/yellow] {escape(problem.message)}", soft_wrap=True)
     if report.problems > SHOW_PROBLEMS:
         errors.print(f"... and {report.problems - SHOW_PROBLEMS} more")
 
@@ -146,7 +146,9 @@ def _remote(server: str, token: str, institution: str | None, files: list[Path])
             lines = client.get(item["url"]).content.splitlines()[:SHOW_PROBLEMS]
             for line in lines:
                 for issue in orjson.loads(line).get("issue", []):
-                    errors.print(f"[yellow]{escape(str(issue.get('diagnostics', '')))}[/yellow]")
+                    errors.print(
+                        f"[yellow]{escape(str(issue.get('diagnostics', '')))}[/yellow]", soft_wrap=True
+                    )
         report.records = sum(c.loaded for c in report.types.values()) + report.problems
         bar.update(task, records=report.records)
         client.delete(status)
