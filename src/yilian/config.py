@@ -105,6 +105,10 @@ class Settings:
     # --- bulk import (issue 4, $import): see yilian.ingest.inputs ---
     import_allowed_dirs: str = ""  # comma-separated folders $import may read local files from; empty: none
 
+    # --- audit trail on by default (issue 3, audit in serve): see yilian.cli.audit_key ---
+    audit: Literal["on", "off"] = "on"  # "off": nothing is recorded (local development only; loud)
+    audit_signing_key_file: str = "./yilian.audit-key"  # without audit_signing_key; made (0600) if missing
+
     def __post_init__(self) -> None:
         _check(self)
 
@@ -260,6 +264,8 @@ def _check(s: Settings) -> None:
     positive("audit_flush_ms", s.audit_flush_ms)
     positive("audit_max_pending", s.audit_max_pending)
     positive("audit_checkpoint_seconds", s.audit_checkpoint_seconds)
+    if s.audit not in ("on", "off"):
+        raise SettingsError(f"audit must be 'on' or 'off', not {s.audit!r}")
     _check_auth(s)
 
 
