@@ -15,10 +15,11 @@ import base64
 import functools
 import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import orjson
 
+from yilian.auth.principal import Principal
 from yilian.privacy.model import AccessRecord
 from yilian.store.audit_log import AuditEntry
 
@@ -78,6 +79,21 @@ def outcome_code(status: int) -> str:
     return "12"
 
 
+def _patient_params(query: str) -> list[tuple[str, str]]:
+    """The (name, value) pairs of an urlencoded query whose parameter may name a patient, as
+    `parse_qsl` would give them, without decoding the pairs that cannot (most of them)."""
+    found = []
+    for pair in query.split("&") if query else ():
+        name, _, value = pair.partition("=")
+        if not value:
+            continue
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if name.split(":", 1)[0] in _PATIENT_PARAMS:
+            found.append((name, unquote_plus(value) if "%" in value or "+" in value else value))
+    return found
+
+
 def patients_of(record: AccessRecord) -> tuple[str, ...]:
     """The Patient ids an access concerns: those the policy named, the Patients it returned or
     touched, and the patients its query was about (`patient=`, `subject=Patient/x`)."""
@@ -88,10 +104,8 @@ def patients_of(record: AccessRecord) -> tuple[str, ...]:
         kind, _, ident = ref.partition("/")
         if kind == "Patient" and ident:
             found.add(ident)
-    for name, value in parse_qsl(record.query, keep_blank_values=False) if record.query else ():
+    for name, value in _patient_params(record.query):
         code = name.split(":", 1)[0]
-        if code not in _PATIENT_PARAMS:
-            continue
         for part in value.split(","):
             match = _PATIENT_REF.fullmatch(part)
             if match:
@@ -155,32 +169,12 @@ def _agent(
     return agent
 
 
-@functools.lru_cache(maxsize=2048)
-def _agent_json(
-    subject: str, role: str, institution: str | None, patient: str | None, purpose: str | None, btg: bool
-) -> tuple[orjson.Fragment, orjson.Fragment | None]:
-    """The agent and the purposeOfEvent as canonical JSON, per caller: a server sees the same
-    few thousand callers again and again, so the writer serialises each of them once."""
-    purposes = _purpose(purpose, btg)
-    agent = orjson.dumps(_agent(subject, role, institution, patient, purposes), option=orjson.OPT_SORT_KEYS)
-    of_event = orjson.Fragment(orjson.dumps(purposes, option=orjson.OPT_SORT_KEYS)) if purposes else None
-    return orjson.Fragment(agent), of_event
-
-
 def _source(partition: str | None) -> dict[str, Any]:
     return {"site": partition or "alliance", "observer": {"display": "yilian"}, "type": _APP_SERVER}
 
 
-@functools.lru_cache(maxsize=256)
-def _source_json(partition: str | None) -> orjson.Fragment:
-    return orjson.Fragment(orjson.dumps(_source(partition), option=orjson.OPT_SORT_KEYS))
-
-
-def _event(
-    record: AccessRecord, recorded: str, patients: tuple[str, ...], agent: Any, purpose: Any, source: Any
-) -> dict[str, Any]:
-    """The AuditEvent with `agent`, `purpose` and `source` given (as dicts, or as JSON fragments)."""
-    principal = record.principal
+def _entities(record: AccessRecord, patients: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The query entity, one entity per resource touched and one per patient concerned."""
     target = "/".join(p for p in (record.resource_type, record.resource_id) if p) or "(system)"
     query_entity: dict[str, Any] = {
         "type": _SYSTEM_OBJECT,
@@ -198,6 +192,14 @@ def _event(
     entities += [
         {"what": {"reference": f"Patient/{pid}"}, "type": _PERSON, "role": _PATIENT_ROLE} for pid in patients
     ]
+    return entities
+
+
+def _event(record: AccessRecord, recorded: Any, entities: Any) -> dict[str, Any]:
+    """The AuditEvent of `record` at `recorded` with `entities` (values, or JSON fragments)."""
+    principal = record.principal
+    purpose = _purpose(principal.purpose, record.break_glass)
+    agent = _agent(principal.subject, principal.role, principal.institution, principal.patient, purpose)
     interaction = record.interaction
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
@@ -207,7 +209,7 @@ def _event(
         "recorded": recorded,
         "outcome": outcome_code(record.outcome),
         "agent": [agent],
-        "source": source,
+        "source": _source(record.partition),
         "entity": entities,
     }
     if record.outcome >= 400 or record.detail:
@@ -225,30 +227,68 @@ def _event(
 
 def audit_event(record: AccessRecord, patients: tuple[str, ...]) -> dict[str, Any]:
     """The AuditEvent for `record` (no id: the log's seq becomes the id when it is read)."""
-    p = record.principal
-    purpose = _purpose(p.purpose, record.break_glass)
-    agent = _agent(p.subject, p.role, p.institution, p.patient, purpose)
-    return _event(record, record.recorded, patients, agent, purpose, _source(record.partition))
+    return _event(record, record.recorded, _entities(record, patients))
+
+
+_ENTITY = orjson.Fragment(b"\x00entity\x00")
+_RECORDED = orjson.Fragment(b"\x00recorded\x00")
+
+
+@functools.lru_cache(maxsize=4096)
+def _frame(
+    subject: str,
+    role: str,
+    institution: str | None,
+    patient: str | None,
+    purpose: str | None,
+    reason: str | None,
+    interaction: str,
+    partition: str | None,
+    outcome: int,
+    detail: str,
+    break_glass: bool,
+) -> tuple[bytes, bytes, bytes]:
+    """The canonical JSON of an event around its entity list and its time, split at those two:
+    everything else depends only on who asked what, where, and how it ended, which a server
+    sees again and again, so the writer serialises each combination once."""
+    who = Principal(subject, role, institution, patient=patient, purpose=purpose, break_glass_reason=reason)  # type: ignore[arg-type]
+    record = AccessRecord(who, interaction, partition, outcome, detail=detail, break_glass=break_glass)
+    whole = orjson.dumps(_event(record, _RECORDED, _ENTITY), option=orjson.OPT_SORT_KEYS)
+    head, rest = whole.split(b"\x00entity\x00")
+    middle, tail = rest.split(b"\x00recorded\x00")
+    return head, middle, tail
 
 
 def audit_entry(record: AccessRecord, recorded: str | None = None) -> AuditEntry:
     """The log entry of `record`, accessed at `recorded` (default: `record.recorded`).
 
-    The same event as `audit_event`, serialised canonically (sorted keys) with the caller's
-    agent and the source taken from small caches: this runs once per access, in the trail's
-    background writer."""
+    Byte for byte `audit_event` serialised canonically (sorted keys), but only the entities
+    and the time are serialised per access; the rest comes from `_frame`'s cache.  This runs
+    once per access, in the trail's background writer."""
     at = record.recorded if recorded is None else recorded
     patients = patients_of(record)
     p = record.principal
-    agent, purpose = _agent_json(p.subject, p.role, p.institution, p.patient, p.purpose, record.break_glass)
-    event = _event(record, at, patients, agent, purpose, _source_json(record.partition))
+    head, middle, tail = _frame(
+        p.subject,
+        p.role,
+        p.institution,
+        p.patient,
+        p.purpose,
+        p.break_glass_reason,
+        record.interaction,
+        record.partition,
+        record.outcome,
+        record.detail,
+        record.break_glass,
+    )
+    entities = orjson.dumps(_entities(record, patients), option=orjson.OPT_SORT_KEYS)
     return AuditEntry(
         recorded=at,
         subject=p.subject,
         role=p.role,
         institution=p.institution,
         partition=record.partition,
-        outcome=event["outcome"],
+        outcome=outcome_code(record.outcome),
         patients=patients,
-        event=orjson.dumps(event, option=orjson.OPT_SORT_KEYS),
+        event=b"".join((head, entities, middle, orjson.dumps(at), tail)),
     )
