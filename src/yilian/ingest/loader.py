@@ -21,6 +21,7 @@ so a server importing in the background keeps answering requests between batches
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -103,30 +104,42 @@ class Loader:
         self.report.bytes_done = self._bytes_before
 
     async def load(self, items: Iterable[Record | Problem]) -> None:
-        """Load records (reporting problems) until `items` ends or the load is cancelled."""
+        """Load records (reporting problems) until `items` ends or the load is cancelled.
+        The next batch is read and validated in a worker thread while this one is written."""
         source = iter(items)
         carry: list[Record] = []
+        batch = await anyio.to_thread.run_sync(self._prepare, source, [])
         while True:
             if self._cancelled is not None and self._cancelled():
                 self.report.cancelled = True
                 return
-            batch = await anyio.to_thread.run_sync(self._prepare, source, carry)
-            carry = []
             for problem in batch.problems:
                 self._problem(problem)
-            records = batch.records
+            records = carry + batch.records
             keys = [_key(r.resource) for r in records]
+            carry = []
             if len(set(keys)) != len(keys):  # the same resource twice: the later line in the next batch
                 first = _first_repeat(keys)
                 records, carry = records[:first], records[first:]
-            if records:
-                await self._write(records)
+            ahead = None
+            if not batch.done:
+                ahead = asyncio.ensure_future(anyio.to_thread.run_sync(self._prepare, source, []))
+            try:
+                if records:
+                    await self._write(records)
+            finally:
+                if ahead is not None and not ahead.done():
+                    await asyncio.wait([ahead])  # a worker thread cannot be interrupted
             self.report.records += len(records) + len(batch.problems)
             self.report.bytes_done = self._bytes_before + batch.offset
             if self._progress is not None:
                 await self._progress(self.report)
-            if batch.done and not carry:
-                return
+            if ahead is None:
+                if not carry:
+                    return
+                batch = _Batch([], [], batch.offset, True)
+            else:
+                batch = ahead.result()
 
     # -- the pieces -----------------------------------------------------------------------------
     def _prepare(self, source: Iterator[Record | Problem], carry: list[Record]) -> _Batch:
