@@ -21,6 +21,7 @@ from yilian.alliance import list_institutions, register_institution, remove_inst
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.cli.audit import audit_app
 from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample, with_demo_audit_key
+from yilian.cli.export import export_command
 from yilian.cli.import_ import import_command
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
@@ -42,6 +43,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("token")(token_command)
+app.command("export")(export_command)
 app.command("import")(import_command)
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
