@@ -24,7 +24,11 @@ from yilian.store.factory import open_repository
 
 runner = CliRunner()
 # Servers started here trust the test suite's development issuer (tests/serving.py).
-DEV_ISSUER_ENV = {"YILIAN_AUTH_DEV_ISSUER": "true", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH}
+DEV_ISSUER_ENV = {
+    "YILIAN_AUTH_DEV_ISSUER": "true",
+    "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH,
+    "YILIAN_AUDIT_SIGNING_KEY_FILE": str(Path(DEV_KEY_PATH).with_name("serve.audit-key")),  # not in the cwd
+}
 WIDE = {"COLUMNS": "200", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH}
 YILIAN = str(Path(sys.executable).parent / "yilian")
 

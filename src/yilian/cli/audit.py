@@ -2,8 +2,10 @@
 
 Exit status 0 with a summary when the chain is intact; 1 naming the first entry (seq) that
 was altered, removed or reordered and what is wrong with it; 2 for bad settings or URL.  The
-checkpoint key is the `audit_signing_key` setting (`YILIAN_AUDIT_SIGNING_KEY`, the TOML file or
-`--key`); without one the hashes are still checked but the signatures cannot be.  The work is
+checkpoint key is the one `yilian serve` signs with: `--key`, else the `audit_signing_key`
+setting (`YILIAN_AUDIT_SIGNING_KEY` or the TOML file), else the key file
+`audit_signing_key_file` (default `./yilian.audit-key`, which serve creates; never created
+here); without one the hashes are still checked but the signatures cannot be.  The work is
 `yilian.privacy.audit.verify_chain`; this module only wires it to the command line.
 """
 
@@ -16,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from yilian.cli.audit_key import resolve_audit_key
 from yilian.config import SettingsError, load_settings
 from yilian.privacy.audit import VerifyReport, verify_chain
 
@@ -32,7 +35,10 @@ def verify(
         str | None, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql://user@host/db")
     ] = None,
     key: Annotated[
-        str | None, typer.Option("--key", help="Checkpoint key (default: the audit_signing_key setting)")
+        str | None,
+        typer.Option(
+            "--key", help="Checkpoint key (default: audit_signing_key, else audit_signing_key_file)"
+        ),
     ] = None,
     config: Annotated[
         Path | None,
@@ -44,10 +50,13 @@ def verify(
 
     try:
         settings = load_settings(config_file=config, overrides={"db_url": db, "audit_signing_key": key})
+        resolved = resolve_audit_key(settings.replace(audit="on"), create=False)
     except SettingsError as exc:
         errors.print("[red]invalid settings:[/red]", escape(str(exc)))
         raise typer.Exit(2) from None
-    signing_key = settings.audit_signing_key.encode() or None
+    signing_key = resolved.settings.audit_signing_key.encode() or None
+    if signing_key is None:
+        errors.print(f"[yellow]{escape(resolved.message)}[/yellow]")
     report: VerifyReport = _with_repository(settings.db_url, lambda repo: verify_chain(repo, signing_key))
     if report.ok:
         console.print(escape(report.summary()))

@@ -14,14 +14,24 @@ import os
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from yilian.api import create_app
+from yilian.cli.audit_key import resolve_audit_key
 from yilian.cli.keys import build_codec
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.store.factory import open_repository
 
-__all__ = ["APP_FACTORY", "announce_auth", "app_from_environment", "build_app", "check_auth", "run_server"]
+__all__ = [
+    "APP_FACTORY",
+    "announce_auth",
+    "app_from_environment",
+    "build_app",
+    "check_auth",
+    "run_server",
+    "with_audit_key",
+]
 
 AUTH_OFF_WARNING = (
     "AUTHENTICATION IS OFF. Every request is served as the alliance's system client, with "
@@ -48,11 +58,24 @@ def announce_auth(settings: Settings, console: Console) -> None:
     if settings.auth_dev_issuer:
         trusted.append(f"development issuer (key {settings.dev_issuer_key_path}; tokens from `yilian token`)")
     console.print(f"bearer tokens required (audience {settings.audience!r}) from: " + "; ".join(trusted))
-    if not settings.audit_signing_key:
-        console.print(
-            "[yellow]audit trail off: set audit_signing_key to record every access in the "
-            "hash-chained log[/yellow]"
-        )
+
+
+def with_audit_key(settings: Settings, console: Console) -> Settings:
+    """`settings` with the audit trail's checkpoint key in force (cli/audit_key.py: the
+    configured key, else the key file, made on first start), said where it is; the trail
+    switched off (`audit = "off"`) is announced as loudly as `--auth off`."""
+    try:
+        resolved = resolve_audit_key(settings)
+    except SettingsError as exc:
+        Console(stderr=True).print("[red]invalid settings:[/red]", escape(str(exc)))
+        raise SystemExit(2) from None
+    if settings.audit == "off":
+        console.print(Panel(resolved.message, title="WARNING", style="bold red", border_style="red"))
+    elif resolved.warning:
+        console.print(f"[bold yellow]{escape(resolved.message)}[/bold yellow]")
+    else:
+        console.print(escape(resolved.message))
+    return resolved.settings
 
 
 APP_FACTORY = "yilian.cli.serve:app_from_environment"
@@ -69,7 +92,9 @@ def app_from_environment() -> FastAPI:
 
 
 def run_server(settings: Settings) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted, recording to the audit trail unless it is switched off (the
+    key is settled here, once, so worker processes inherit it through the environment)."""
+    settings = with_audit_key(settings, Console())
     log_level = settings.log_level.lower()
     if settings.workers > 1:
         os.environ.update(settings.to_env())
