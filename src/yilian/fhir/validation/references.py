@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from yilian.fhir.outcome import Issue, IssueSeverity, IssueType
 
-__all__ = ["ContainerScope", "check_reference"]
+__all__ = ["ContainerScope", "check_reference", "contained_ids"]
 
 _ID = r"[A-Za-z0-9\-\.]{1,64}"
 _RELATIVE = re.compile(rf"([A-Z][A-Za-z]+)/({_ID})(?:/_history/{_ID})?")
@@ -43,6 +44,17 @@ class ContainerScope:
     refer_to_container: set[str] = field(default_factory=set)
     #: the id of the contained resource being walked, "" while in the container itself
     current: str = ""
+
+
+def contained_ids(contained: Any) -> dict[str, int]:
+    """The ids of the resources in a `contained` array, with their index (dom-3 names it)."""
+    if not isinstance(contained, list):
+        return {}
+    return {
+        item["id"]: i
+        for i, item in enumerate(contained)
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
 
 
 def _error(code: IssueType, diagnostics: str, location: str) -> Issue:

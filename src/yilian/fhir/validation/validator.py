@@ -18,7 +18,9 @@ What is checked (http://hl7.org/fhir/R4/validation.html, "structure" and "cardin
 Locations are FHIRPath: `Patient.name[0].given[1]`, `Observation.valueQuantity.value`,
 `Bundle.entry[2].resource.ofType(Patient).birthDate`.  All lookups are precomputed per
 structure (`SlotTables`) and the regexes compiled once (`PrimitiveCheckers`), so validating a
-typical resource is a walk over its JSON with a dict lookup per property.
+typical resource is a walk over its JSON with a dict lookup per property.  A resource is
+first put through `CleanCheck` (fastpath.py), the same walk without locations; only when it
+finds something does the full walk below run to report each issue where it is.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from typing import Any
 
 from yilian.fhir.definitions.structures import StructureTable, structures
 from yilian.fhir.outcome import Issue, IssueSeverity, IssueType
+from yilian.fhir.validation.fastpath import CleanCheck
 from yilian.fhir.validation.primitives import Finding, PrimitiveCheckers, json_type_name
-from yilian.fhir.validation.references import ContainerScope, check_reference
+from yilian.fhir.validation.references import ContainerScope, check_reference, contained_ids
 from yilian.fhir.validation.slots import Kind, Slot, SlotTable, SlotTables
 
 __all__ = ["DEFAULT_MAX_DEPTH", "Validator", "validate_resource", "validator"]
@@ -48,9 +51,12 @@ class Validator:
         self.primitives = PrimitiveCheckers(table.primitives)
         self.slots = SlotTables(table, self.primitives)
         self.resource_types = table.resource_types
+        self.fast = CleanCheck(self.slots, table.resource_types, max_depth)
 
     def validate(self, resource: Any) -> list[Issue]:
         """Every issue found in `resource`; never raises, whatever JSON it is given."""
+        if self.fast.clean(resource):
+            return []
         run = _Run(self)
         try:
             if not isinstance(resource, dict):
@@ -107,7 +113,7 @@ class _Run:
             return
         rpath = f"{path}.ofType({rtype})" if path else rtype
         if container is None:
-            scope = ContainerScope(contained_ids=_contained_ids(obj.get("contained")))
+            scope = ContainerScope(contained_ids=contained_ids(obj.get("contained")))
             self.object(obj, rtype, rpath, depth, scope, True)
             self._dom3(obj, rpath, scope)
         else:
@@ -334,16 +340,6 @@ class _Run:
                 self.object(item, "Element", f"{path}[{i}]", depth, scope, False)
             else:
                 self.error(IssueType.STRUCTURE, f"{key} entries must be objects or null", f"{path}[{i}]")
-
-
-def _contained_ids(contained: Any) -> dict[str, int]:
-    if not isinstance(contained, list):
-        return {}
-    return {
-        item["id"]: i
-        for i, item in enumerate(contained)
-        if isinstance(item, dict) and isinstance(item.get("id"), str)
-    }
 
 
 @cache
