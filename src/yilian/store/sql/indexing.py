@@ -9,7 +9,11 @@ multi-row INSERT per table that has rows, so a write costs no per-value round tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any
+
+import orjson
 
 from yilian.fhir.search.model import (
     CompositeValue,
@@ -52,6 +56,12 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
 
 INDEX_TABLES = tuple(INDEX_COLUMNS)
 
+_INSERTS = {
+    table: f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+    for table, names in ((t, ("rid", *c)) for t, c in INDEX_COLUMNS.items())
+}
+"""The insert statement of each index table (the text is the executemany grouping key)."""
+
 
 def _slot(value: IndexValue) -> tuple[object, ...]:
     """The eight slot columns of one composite component."""
@@ -73,37 +83,52 @@ def _slot(value: IndexValue) -> tuple[object, ...]:
     return (None,) * len(_SLOT_COLUMNS)
 
 
+def _composite_row(value: CompositeValue) -> tuple[object, ...]:
+    comps = value.components
+    slots: list[object] = [value.param]
+    for i in range(len(COMPOSITE_SLOTS)):
+        slots.extend(_slot(comps[i]) if i < len(comps) else _EMPTY_SLOT)
+    return tuple(slots)
+
+
+_EMPTY_SLOT = (None,) * len(_SLOT_COLUMNS)
+
+_ROWS: dict[type, tuple[str, Callable[[Any], tuple[object, ...]]]] = {
+    StringValue: ("idx_string", attrgetter("param", "normalized", "value")),
+    TokenValue: ("idx_token", attrgetter("param", "system", "code", "display")),
+    DateValue: ("idx_date", attrgetter("param", "low", "high")),
+    NumberValue: ("idx_number", attrgetter("param", "low", "high")),
+    QuantityValue: ("idx_quantity", attrgetter("param", "system", "code", "unit", "low", "high")),
+    ReferenceValue: (
+        "idx_reference",
+        attrgetter(
+            "param", "target_type", "target_id", "url", "version", "identifier_system", "identifier_value"
+        ),
+    ),
+    UriValue: ("idx_uri", attrgetter("param", "value")),
+    CompositeValue: ("idx_composite", _composite_row),
+}
+"""Per value class: its table and the column values (after rid), in INDEX_COLUMNS order."""
+
+
 def _row(value: IndexValue) -> tuple[str, tuple[object, ...]]:
     """The table and the column values (after rid) of one index value."""
-    match value:
-        case StringValue(param=p, value=v, normalized=n):
-            return "idx_string", (p, n, v)
-        case TokenValue(param=p, system=s, code=c, display=d):
-            return "idx_token", (p, s, c, d)
-        case DateValue(param=p, low=lo, high=hi):
-            return "idx_date", (p, lo, hi)
-        case NumberValue(param=p, low=lo, high=hi):
-            return "idx_number", (p, lo, hi)
-        case QuantityValue(param=p, low=lo, high=hi, system=s, code=c, unit=u):
-            return "idx_quantity", (p, s, c, u, lo, hi)
-        case ReferenceValue():
-            return "idx_reference", (
-                value.param,
-                value.target_type,
-                value.target_id,
-                value.url,
-                value.version,
-                value.identifier_system,
-                value.identifier_value,
-            )
-        case UriValue(param=p, value=v):
-            return "idx_uri", (p, v)
-        case CompositeValue(param=p, components=comps):
-            slots: list[object] = []
-            for i in range(len(COMPOSITE_SLOTS)):
-                slots.extend(_slot(comps[i]) if i < len(comps) else (None,) * len(_SLOT_COLUMNS))
-            return "idx_composite", (p, *slots)
-    raise TypeError(f"not an index value: {value!r}")
+    found = _ROWS.get(type(value))
+    if found is None:
+        raise TypeError(f"not an index value: {value!r}")
+    table, columns = found
+    return table, columns(value)
+
+
+def _has_nul(rows: list[tuple[object, ...]]) -> bool:
+    """Whether any text in `rows` holds NUL: one orjson pass (which writes NUL as \\u0000)
+    instead of a test per value; a literal backslash-u0000 text only costs the exact test."""
+    try:
+        if b"\\u0000" not in orjson.dumps(rows):
+            return False
+    except orjson.JSONEncodeError:  # a lone surrogate: let the exact test decide
+        pass
+    return any(type(v) is str and "\x00" in v for row in rows for v in row)
 
 
 def delete_statements(rid: int) -> list[BatchStatement]:
@@ -114,18 +139,24 @@ def delete_statements(rid: int) -> list[BatchStatement]:
 def insert_statements(rid: int, values: Sequence[IndexValue]) -> list[BatchStatement]:
     """One multi-row insert per table that receives rows; duplicate rows are written once."""
     rows: dict[str, dict[tuple[object, ...], None]] = {}
+    built: list[tuple[object, ...]] = []
+    tables: list[str] = []
+    rows_get = _ROWS.get
     for value in values:
-        table, row = _row(value)
-        if any(isinstance(v, str) and "\x00" in v for v in row):
-            # No engine indexes NUL the same way (PostgreSQL text cannot hold it): drop it.
-            row = tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
-        rows.setdefault(table, {})[(rid, *row)] = None
-    out: list[BatchStatement] = []
-    for table, table_rows in rows.items():
-        columns = ("rid", *INDEX_COLUMNS[table])
-        placeholders = ", ".join("?" for _ in columns)
-        out.append((f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", list(table_rows)))
-    return out
+        found = rows_get(type(value))
+        if found is None:
+            raise TypeError(f"not an index value: {value!r}")
+        tables.append(found[0])
+        built.append(found[1](value))
+    if built and _has_nul(built):
+        # No engine indexes NUL the same way (PostgreSQL text cannot hold it): drop it.
+        built = [tuple(v.replace("\x00", "") if type(v) is str else v for v in row) for row in built]
+    for table, row in zip(tables, built, strict=True):
+        table_rows = rows.get(table)
+        if table_rows is None:
+            table_rows = rows[table] = {}
+        table_rows[(rid, *row)] = None
+    return [(_INSERTS[table], list(table_rows)) for table, table_rows in rows.items()]
 
 
 def merge_statements(statements: Sequence[BatchStatement]) -> list[BatchStatement]:
