@@ -243,6 +243,13 @@ async def test_a_patient_sees_bundle_entry_reads_of_their_record(world: World) -
         # listed as direct interactions would be
         described = sorted(e["entity"][0]["description"] for e in by_doctor)
         assert described == ["read Patient/p1", "search-type Patient"]
+        # inside a Bundle the patient is still the patient: the log is narrowed to their record
+        await trail.flush()
+        direct = (await w.call(PATIENT_1, "GET", "AuditEvent", [("_count", "50")])).body or {}
+        batch = (await w.call(PATIENT_1, "POST", "", body=bundle("batch", get("AuditEvent?_count=50")))).body
+        assert batch is not None
+        via_batch = batch["entry"][0]["resource"]
+        assert via_batch["total"] == direct["total"] < 10
         await trail.flush()
         assert (await verify_chain(w.repository, KEY)).ok
     finally:
