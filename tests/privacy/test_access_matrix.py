@@ -8,15 +8,18 @@ labels the Consent excludes), plus everything under a break-the-glass window.  E
 interaction is then asked through the router and must return exactly the oracle's answer:
 403 where the role may not ask at all, 404 for a record outside what it may see, and
 otherwise precisely the visible subset of what the alliance holds, with matching totals,
-includes, revincludes, chains, `_has`, history, vread, paging and `$everything`.  Both backends.
+includes, revincludes, chains, `_has`, history, vread, paging, `$everything` and `$export`.  Both backends.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 from tests.privacy.policy_support import (
     DOCTOR_A,
@@ -30,6 +33,11 @@ from tests.privacy.policy_support import (
 )
 
 from yilian.auth.principal import Principal
+from yilian.bulk.jobs import JobManager
+from yilian.fhir.outcome import OutcomeError
+from yilian.router import FhirRouter
+from yilian.router.settings import RouterSettings
+from yilian.router.status import status_code
 from yilian.store.base import Scope
 from yilian.store.factory import open_repository
 
@@ -51,7 +59,16 @@ TYPE = {
     "c1": "Consent",
 }
 CLINIC_A = frozenset({"pa", "oa1", "oa2"})
-SUBJECT = {"oa1": "pa", "oa2": "p1", "ob1": "p1", "ob2": "p1", "ob3": "p2", "eb1": "p1", "cb1": "p1", "c1": "p1"}
+SUBJECT = {
+    "oa1": "pa",
+    "oa2": "p1",
+    "ob1": "p1",
+    "ob2": "p1",
+    "ob3": "p2",
+    "eb1": "p1",
+    "cb1": "p1",
+    "c1": "p1",
+}
 CODE = {"oa1": "4", "oa2": "5", "ob1": "1", "ob2": "2", "ob3": "3"}
 FAMILY = {"pa": "Own", "p1": "One", "p2": "Two"}
 PSY = frozenset({"ob2"})
@@ -124,14 +141,17 @@ def oracle(role: str, state: str, existing: frozenset[str]) -> Expected:
 
 
 @pytest.fixture
-async def world(store_url: str) -> AsyncIterator[World]:
+async def world(store_url: str, tmp_path: Path) -> AsyncIterator[World]:
     repository = open_repository(store_url)
     await repository.open()
     w = World(repository, Clock())
     await w.load()
+    jobs = JobManager(repository, tmp_path / "bulk")
+    w.router = FhirRouter(repository, RouterSettings(jobs=jobs), policy=w.policy, audit=w.sink)
     try:
         yield w
     finally:
+        await jobs.close()
         await repository.close()
 
 
@@ -190,6 +210,8 @@ class Checker:
 async def run_matrix(w: World, role: str, state: str, existing: frozenset[str]) -> list[str]:
     exp = oracle(role, state, existing)
     c = Checker(w, caller(role, state), f"[{role} / {state}]")
+    if not isinstance(c.w.router.settings.jobs, JobManager):
+        raise AssertionError("the matrix world needs a JobManager for $export")
     seen = exp.visible
 
     def of(rtype: str) -> set[str]:
@@ -253,8 +275,44 @@ async def run_matrix(w: World, role: str, state: str, existing: frozenset[str]) 
             continue
         body = (await c.w.call(c.who, "GET", f"Patient/{pid}/$everything")).body or {}
         compartment = {pid} | {r for r, s in SUBJECT.items() if s == pid}
-        c.check(f"Patient/{pid}/$everything", {e["resource"]["id"] for e in body["entry"]}, compartment & seen)
+        c.check(
+            f"Patient/{pid}/$everything", {e["resource"]["id"] for e in body["entry"]}, compartment & seen
+        )
+    # $export of every type the role may read
+    readable = sorted(EVERY - exp.denied)
+    if not readable:
+        await c.status("$export", 403)
+    else:
+        want_export = {t: of(t) for t in readable if of(t)}
+        c.check("$export", await export(c, readable), want_export)
     return c.failures
+
+
+async def export(c: Checker, types: list[str]) -> dict[str, set[str]] | int:
+    """The ids a system-level `$export` of `types` writes, per type (or the refusal status)."""
+    request = replace(
+        c.w.request(c.who, "GET", "$export", [("_type", ",".join(types))]),
+        headers={"prefer": "respond-async"},
+    )
+    try:
+        response = await c.w.router.handle(request)
+    except OutcomeError as refused:
+        return status_code(refused.kind)
+    jobs = c.w.router.settings.jobs
+    assert jobs is not None
+    job_id = response.headers["Content-Location"].rsplit("=", 1)[1]
+    for _ in range(600):
+        job = await jobs.get(job_id)
+        assert job is not None
+        if not job.running:
+            break
+        await asyncio.sleep(0.02)
+    assert job.status == "completed", job.message
+    found: dict[str, set[str]] = {}
+    for item in job.output:
+        for line in jobs.file_path(job_id, item["url"]).read_bytes().splitlines():
+            found.setdefault(item["type"], set()).add(orjson.loads(line)["id"])
+    return found
 
 
 async def walk(c: Checker, rtype: str) -> list[str]:
