@@ -16,8 +16,9 @@ a plain secret string in configuration.
   was rewritten with recomputed hashes somewhere up to that checkpoint) or over a missing entry
   (the log was truncated).
 Entries appended after the last checkpoint and then deleted together with the head's update
-cannot be told from entries never written; closing the audit trail checkpoints the head, so a
-clean shutdown seals everything written.
+cannot be told from entries never written.  The audit trail bounds that window: it signs a
+checkpoint at least every `audit_checkpoint_seconds` while entries it wrote are unsealed, and
+closing it checkpoints the head, so a clean shutdown seals everything written.
 """
 
 from __future__ import annotations
