@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,13 +35,25 @@ from bench.harness.report import Row, machine_info, print_growth, print_table, w
 from bench.harness.searches import measure_shape
 from bench.harness.server import ServerProcess
 from bench.harness.shapes import probe, shapes
-from bench.harness.workloads import bundle_ingest, crud
+from bench.harness.workloads import bundle_ingest, crud, read_throughput
 from yilian.synth.population import records
 
 console = Console(width=200)
 
 
 def run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every measurement on one backend; on failure show the server's log before the
+    scratch directory holding it is removed."""
+    try:
+        return _run_backend(db, args)
+    except Exception:
+        log = db.scratch_dir / "server.log"
+        if log.exists():
+            console.print("[red]server log (tail):[/red]\n" + log.read_text(errors="replace")[-4000:])
+        raise
+
+
+def _run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     seed = args.seed
     p = probe(seed)
     shape_list = shapes(p)
@@ -49,9 +62,11 @@ def run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     per_size: dict[int, Any] = {}
     plans: dict[str, Any] = {}
     loaded = 0
+    loads: list[tuple[int, Any, int]] = []
     for size in args.sizes:
         console.print(f"[bold]{db.backend}[/bold]: loading patients {loaded:,}..{size - 1:,}", end=" ")
-        report = load_population(db.url, loaded, size - loaded, seed)
+        workers = 1 if db.backend == "sqlite" else min(os.cpu_count() or 1, 4)
+        report = load_population(db.url, loaded, size - loaded, seed, workers=workers)
         loaded = size
         console.print(
             f"{report.resources:,} resources in {report.seconds:.1f} s ({report.per_second:,.0f}/s)"
@@ -93,8 +108,10 @@ def run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
                     for res in r.resources
                 ]
                 rows += crud(server.base, conn, schema, patients, readable, args.requests)
+                server.check_alive()
                 console.print(f"  transaction bundles x{args.bundles}")
                 rows.append(bundle_ingest(server.base, conn, schema, args.bundles, seed))
+                server.check_alive()
                 console.print(f"  bulk: $import ({args.import_patients} patients), $export")
                 rows += import_rows(
                     server.base,
@@ -106,18 +123,32 @@ def run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
                     seed + 1,
                 )
                 rows += export_rows(server.base, conn)
+                server.check_alive()
                 memory = server.memory_mb()
                 rows.append(
                     Row("memory", "server peak RSS", "MiB", memory.get("VmHWM", math.nan),
                         note=f"whole run at {size:,} patients (now {memory.get('VmRSS', math.nan):.0f} MiB)")
                 )  # fmt: skip
-        rows.insert(
-            0,
-            Row("load", f"population at {size:,} (store contract)", "res/s", report.per_second,
-                note="in-process Session.create batches; baseline: see ingest"),
-        )  # fmt: skip
+        if largest and (cores := os.cpu_count() or 1) > 1:
+            console.print(f"  worker scaling: reads x32 clients, 1 and {cores} server workers")
+            with ServerProcess(db.url, cwd=db.scratch_dir, settings=server_settings) as one:
+                single = read_throughput(one.base, readable, args.requests * 4)
+            with ServerProcess(db.url, cwd=db.scratch_dir, settings=server_settings, workers=cores) as many:
+                multi = read_throughput(many.base, readable, args.requests * 4)
+            rows.append(
+                Row("scaling", f"read x32, --workers {cores}", "req/s", multi, single, higher=True,
+                    note="baseline: the same reads with --workers 1")
+            )  # fmt: skip
+        loads.append((size, report, workers))
         conn.close()
         per_size[size] = size_info
+    ingest = next((r.baseline for r in rows if r.section == "ingest"), math.nan)
+    rows[:0] = [
+        Row("load", f"population to {size:,} patients", "res/s", report.per_second, ingest, higher=True,
+            note=f"{report.resources:,} resources, store contract (Session.create), {workers} process(es); "
+            "baseline: COPY/executemany rate of the ingest rows")
+        for size, report, workers in loads
+    ]  # fmt: skip
     version = db.version()
     title = f"{version} - {args.sizes[-1]:,} patients - ratio = server / direct SQL"
     print_table(console, title, rows)

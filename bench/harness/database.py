@@ -11,11 +11,13 @@ serialisation, index extraction and SQL as any write through the server.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,36 +151,64 @@ class LoadReport:
         return self.resources / self.seconds if self.seconds else 0.0
 
 
-def load_population(url: str, start: int, patients: int, seed: int, batch_patients: int = 40) -> LoadReport:
-    """Add patients `start` .. `start + patients - 1` (and, the first time, the institutions)."""
+def load_population(
+    url: str, start: int, patients: int, seed: int, *, workers: int = 1, batch_patients: int = 40
+) -> LoadReport:
+    """Add patients `start` .. `start + patients - 1` (and, the first time, the institutions),
+    in `workers` processes loading contiguous slices side by side (PostgreSQL takes concurrent
+    writers; SQLite has one writer, so it loads in one process)."""
+    anyio.run(_ensure_partitions, url)
+    began = time.perf_counter()
+    if workers <= 1 or patients < 2 * batch_patients:
+        count = anyio.run(_load_slice, url, start, patients, seed, batch_patients)
+    else:
+        step = -(-patients // workers)
+        slices = [(s, min(step, start + patients - s)) for s in range(start, start + patients, step)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(slices), mp_context=context) as pool:
+            futures = [pool.submit(_load_slice_sync, url, s, n, seed, batch_patients) for s, n in slices]
+            count = sum(f.result() for f in futures)
+    return LoadReport(patients, count, time.perf_counter() - began)
 
-    async def run() -> LoadReport:
-        repository = open_repository(url)
-        await repository.open()
-        try:
-            known = {p.code for p in await repository.list_partitions()}
-            for inst in INSTITUTIONS:
-                if inst.code not in known:
-                    await repository.add_partition(Partition(inst.code, inst.name))
-            count, began = 0, time.perf_counter()
-            batch: list[Any] = []
 
-            async def flush() -> None:
-                async with repository.transaction() as session:
-                    for record in batch:
-                        for resource in record.resources:
-                            await session.create(dict(resource), record.institution.code, id=resource["id"])
-                batch.clear()
+async def _ensure_partitions(url: str) -> None:
+    repository = open_repository(url)
+    await repository.open()
+    try:
+        known = {p.code for p in await repository.list_partitions()}
+        for inst in INSTITUTIONS:
+            if inst.code not in known:
+                await repository.add_partition(Partition(inst.code, inst.name))
+    finally:
+        await repository.close()
 
-            for record in records(patients, seed, start=start):
-                batch.append(record)
-                count += len(record.resources)
-                if len(batch) >= batch_patients:
-                    await flush()
-            if batch:
+
+def _load_slice_sync(url: str, start: int, patients: int, seed: int, batch_patients: int) -> int:
+    return anyio.run(_load_slice, url, start, patients, seed, batch_patients)
+
+
+async def _load_slice(url: str, start: int, patients: int, seed: int, batch_patients: int) -> int:
+    """Write the slice through the store contract, `batch_patients` per transaction."""
+    repository = open_repository(url)
+    await repository.open()
+    try:
+        count = 0
+        batch: list[Any] = []
+
+        async def flush() -> None:
+            async with repository.transaction() as session:
+                for record in batch:
+                    for resource in record.resources:
+                        await session.create(dict(resource), record.institution.code, id=resource["id"])
+            batch.clear()
+
+        for record in records(patients, seed, start=start):
+            batch.append(record)
+            count += len(record.resources)
+            if len(batch) >= batch_patients:
                 await flush()
-            return LoadReport(patients, count, time.perf_counter() - began)
-        finally:
-            await repository.close()
-
-    return anyio.run(run)
+        if batch:
+            await flush()
+        return count
+    finally:
+        await repository.close()

@@ -65,7 +65,7 @@ async def _drive(job: dict[str, Any]) -> dict[str, Any]:
     requests: list[dict[str, Any]] = job["requests"]
     capture = job.get("capture")
     latencies = [0.0] * len(requests)
-    statuses: list[int] = [0] * len(requests)
+    statuses: list[int | str] = [0] * len(requests)
     captured: list[Any] = [None] * len(requests)
     next_index = 0
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -79,7 +79,13 @@ async def _drive(job: dict[str, Any]) -> dict[str, Any]:
             spec = requests[i]
             body = orjson.dumps(spec["body"]) if "body" in spec else None
             start = time.perf_counter()
-            response = await client.request(spec["method"], job["base"] + "/" + spec["path"], content=body)
+            try:
+                url = job["base"] + "/" + spec["path"]
+                response = await client.request(spec["method"], url, content=body)
+            except httpx.HTTPError as exc:  # counted, not fatal: the run reports its error statuses
+                latencies[i] = (time.perf_counter() - start) * 1000
+                statuses[i] = type(exc).__name__
+                continue
             content = response.content
             latencies[i] = (time.perf_counter() - start) * 1000
             statuses[i] = response.status_code

@@ -95,7 +95,7 @@ def print_table(console: Console, title: str, rows: list[Row]) -> None:
     section = ""
     for row in rows:
         ratio = row.ratio
-        text = "-" if math.isnan(ratio) else f"{ratio:.2f}x"
+        text = "-" if math.isnan(ratio) else (f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3f}x")
         style = ""
         if not math.isnan(ratio):
             good = ratio >= 0.4 if row.higher else ratio <= 3

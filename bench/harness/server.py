@@ -96,6 +96,13 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
+    def check_alive(self) -> None:
+        """Raise, with the tail of the server's log, if the process has exited."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:] if self.log and self.log.exists() else ""
+            raise RuntimeError(f"yilian serve exited with {self.process.returncode}:\n{tail}")
+
     def memory_mb(self) -> dict[str, float]:
         return proc_memory_mb(self.pid)
 

@@ -13,7 +13,7 @@ from bench.harness.report import Row
 from bench.harness.stats import summarize
 from yilian.synth.population import records
 
-__all__ = ["bundle_ingest", "crud"]
+__all__ = ["bundle_ingest", "crud", "read_throughput"]
 
 
 def _observation(patient_id: str, n: int) -> dict[str, Any]:
@@ -135,3 +135,12 @@ def bundle_ingest(
         "ingest", "transaction Bundles", "res/s", resources / result.wall_s, resources / seconds, higher=True,
         note=note, detail={"resources": resources, "server": s.as_dict(), "baseline_s": seconds},
     )  # fmt: skip
+
+
+def read_throughput(base: str, readable: list[tuple[str, str]], n: int, clients: int = 32) -> float:
+    """Reads per second at `clients` (for the worker-scaling row)."""
+    reads = [
+        {"method": "GET", "path": f"{t}/{i}"} for t, i in (readable * (1 + n // max(len(readable), 1)))[:n]
+    ]
+    result = run_load(base, reads, clients)
+    return summarize(result.latencies_ms, result.wall_s).per_second
