@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yilian.fhir.definitions.structures import ElementDef
 from yilian.fhir.outcome import Issue
 from yilian.fhir.validation.references import ContainerScope, check_reference, contained_ids
 from yilian.fhir.validation.slots import Kind, Slot, SlotTable, SlotTables
@@ -27,6 +28,13 @@ from yilian.fhir.validation.slots import Kind, Slot, SlotTable, SlotTables
 __all__ = ["CleanCheck"]
 
 _URI_TYPES = frozenset({"uri", "canonical", "url"})
+_SIBLING = Kind.EXTENSION_SIBLING
+
+_Entry = tuple[Slot, int, bool, str, "set[str] | None", "frozenset[str] | None", bool, int, int]
+"""One JSON property: slot, kind, many, choice prefix, the passed strings of its primitive
+type, its required codes, whether it is a uri (local references), max and min count."""
+_Compiled = tuple[dict[str, _Entry], tuple[tuple[ElementDef, tuple[str, ...]], ...], bool]
+"""One structure: its properties, its required elements, whether it is Extension."""
 _MEMO_MAX_LEN = 100
 """Only strings up to this length are remembered (never narratives or attachments)."""
 _MEMO_MAX_SIZE = 1 << 17
@@ -41,7 +49,7 @@ class CleanCheck:
     def __init__(self, tables: SlotTables, resource_types: frozenset[str], max_depth: int) -> None:
         self._tables = tables
         self._resource_types = resource_types
-        self._table: dict[str, SlotTable | None] = {}
+        self._table: dict[str, _Compiled | None] = {}
         self.max_depth = max_depth
         # type code -> short strings whose primitive check found nothing
         self._passed: dict[str, set[str]] = {}
@@ -55,12 +63,33 @@ class CleanCheck:
         except RecursionError:
             return False
 
-    def _structure(self, name: str) -> SlotTable | None:
+    def _structure(self, name: str) -> _Compiled | None:
         try:
             return self._table[name]
         except KeyError:
-            found = self._table[name] = self._tables.get(name)
+            table = self._tables.get(name)
+            found = self._table[name] = None if table is None else self._compile(table)
             return found
+
+    def _compile(self, table: SlotTable) -> _Compiled:
+        """The slots of one structure as tuples: what the walk reads, unpacked in one go."""
+        entries: dict[str, _Entry] = {}
+        for key, slot in table.slots.items():
+            primitive = slot.kind == Kind.PRIMITIVE
+            passed = self._passed.setdefault(slot.type_code, set()) if primitive else None
+            element = slot.element
+            entries[key] = (
+                slot,
+                slot.kind,
+                slot.many,
+                slot.choice,
+                passed,
+                slot.codes,
+                primitive and slot.type_code in _URI_TYPES,
+                element.max if element.max is not None else 1 << 62,
+                element.min,
+            )
+        return entries, table.required, table.structure == "Extension"
 
     def _resource(self, obj: dict[str, Any], depth: int, container: ContainerScope | None) -> bool:
         rtype = obj.get("resourceType")
@@ -93,44 +122,52 @@ class CleanCheck:
     ) -> bool:
         if depth >= self.max_depth or not obj:
             return False
-        table = self._structure(structure)
-        if table is None:
+        compiled = self._structure(structure)
+        if compiled is None:
             return True  # the full validator skips a structure the table lacks
-        slots = table.slots
+        entries, required, is_extension = compiled
         chosen: dict[str, str] | None = None
         depth += 1
+        items: list[Any] | tuple[Any]
         for key, value in obj.items():
-            slot = slots.get(key)
-            if slot is None:
+            entry = entries.get(key)
+            if entry is None:
                 if is_resource and key == "resourceType":
                     continue
                 return False
-            if slot.choice:
+            slot, kind, many, choice, passed, codes, uri, most, least = entry
+            if choice:
                 if chosen is None:
                     chosen = {}
-                if chosen.setdefault(slot.choice, slot.name) != slot.name:
+                if chosen.setdefault(choice, slot.name) != slot.name:
                     return False
-            if slot.kind == Kind.EXTENSION_SIBLING:
+            if kind == _SIBLING:
                 return False
-            if slot.many:
-                if type(value) is not list or not value:
+            if many:
+                if type(value) is not list or not value or not least <= len(value) <= most:
                     return False
-                element = slot.element
-                if (element.max is not None and len(value) > element.max) or len(value) < element.min:
-                    return False
-                for item in value:
-                    if item is None or type(item) is list or not self._value(item, slot, depth, scope):
+                items = value
+            elif type(value) is list:
+                return False
+            else:
+                items = (value,)
+            for item in items:
+                if passed is not None and type(item) is str and item in passed:
+                    # a string this primitive type has passed before: only the slot's own rules
+                    if codes is not None and item not in codes:
                         return False
-            elif type(value) is list or not self._value(value, slot, depth, scope):
-                return False
-        if table.required:
-            for _element, names in table.required:
-                for n in names:
-                    if n in obj:
-                        break
-                else:
+                    if uri and item[0] == "#":
+                        scope.referenced.add(item[1:])  # a local reference counts for dom-3
+                    continue
+                if item is None or type(item) is list or not self._value(item, slot, depth, scope):
                     return False
-        if structure == "Extension":
+        for _element, names in required:
+            for n in names:
+                if n in obj:
+                    break
+            else:
+                return False
+        if is_extension:
             has_value = any(type(k) is str and k.startswith(("value", "_value")) for k in obj)
             if has_value == ("extension" in obj):
                 return False
