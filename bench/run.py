@@ -84,9 +84,13 @@ def _run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         with ServerProcess(
             db.url, log=db.scratch_dir / "server.log", cwd=db.scratch_dir, settings=server_settings
         ) as server:
+            audit = {True: "audit trail on", False: "audit trail off", None: "audit trail: see server log"}
+            audit_state = server.audit_on()
             console.print(
-                f"  server pid {server.pid} at {server.base} (auth off); searches x{args.search_reps}"
+                f"  server pid {server.pid} at {server.base} (auth off, {audit[audit_state]}); "
+                f"searches x{args.search_reps}"
             )
+            size_info["audit_trail"] = audit_state
             for shape in shape_list:
                 result = measure_shape(db, conn, server.base, shape, args.search_reps, with_plans=largest)
                 growth[shape.name][size] = result.server.p50_ms
@@ -198,10 +202,10 @@ def main() -> None:
     args.sizes = (
         [int(s) for s in args.sizes.split(",")] if args.sizes else ([100] if quick else [100, 1000, 10000])
     )
-    args.requests = 60 if quick else 300
-    args.search_reps = 12 if quick else 40
-    args.bundles = 10 if quick else 60
-    args.import_patients = 50 if quick else 1000
+    args.requests = 40 if quick else 300
+    args.search_reps = 10 if quick else 40
+    args.bundles = 8 if quick else 60
+    args.import_patients = 30 if quick else 1000
     mode = "quick" if quick else "full"
     console.print(
         f"[bold]yilian benchmark ({mode})[/bold]: sizes {args.sizes}, backends {args.backends}. "

@@ -80,6 +80,8 @@ def make_scratch(conn: DirectConnection, scratch_file: str) -> str:
         conn.execute(f"ATTACH DATABASE '{scratch_file}' AS scratch")
         conn.execute("PRAGMA scratch.journal_mode = WAL")
         conn.execute("PRAGMA scratch.synchronous = NORMAL")
+        for table in TABLES:  # a second size in the same run: start from empty tables again
+            conn.execute(f"DROP TABLE IF EXISTS scratch.{table}")
         ddl = conn.fetchall(
             "SELECT type, name, sql FROM main.sqlite_master WHERE sql IS NOT NULL AND tbl_name IN "
             f"({', '.join('?' for _ in TABLES)}) ORDER BY type DESC",

@@ -103,6 +103,12 @@ class ServerProcess:
             tail = self.log.read_text(errors="replace")[-3000:] if self.log and self.log.exists() else ""
             raise RuntimeError(f"yilian serve exited with {self.process.returncode}:\n{tail}")
 
+    def audit_on(self) -> bool | None:
+        """Whether the server said it records the audit trail (None: no log to tell)."""
+        if self.log is None or not self.log.exists():
+            return None
+        return "audit trail on" in self.log.read_text(errors="replace")
+
     def memory_mb(self) -> dict[str, float]:
         return proc_memory_mb(self.pid)
 
