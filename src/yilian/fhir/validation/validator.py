@@ -57,6 +57,10 @@ class Validator:
         """Every issue found in `resource`; never raises, whatever JSON it is given."""
         if self.fast.clean(resource):
             return []
+        return self.validate_fully(resource)
+
+    def validate_fully(self, resource: Any) -> list[Issue]:
+        """`validate` without the fast path: the walk that locates every issue."""
         run = _Run(self)
         try:
             if not isinstance(resource, dict):
