@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.harness.baseline import explain, time_query
+from bench.harness.baseline import explain
 from bench.harness.database import BenchDatabase, DirectConnection
 from bench.harness.loadgen import run_load
 from bench.harness.shapes import Shape
@@ -29,20 +30,13 @@ class ShapeResult:
     plans: dict[str, Any]
 
 
-def _statements(shape: Shape, conn: DirectConnection) -> tuple[list[Any], int]:
-    """Run the hand-written SQL once: the page rows and the total."""
-    page = conn.fetchall(*shape.page_sql())
-    total = int(conn.fetchall(*shape.count_sql())[0][0])
-    include = shape.include_sql(page)
-    if include:
-        conn.fetchall(*include)
-    return page, total
+def _total(shape: Shape, conn: DirectConnection) -> int:
+    """The hand-written count, to check it against the server's Bundle.total."""
+    return int(conn.fetchall(*shape.count_sql())[0][0])
 
 
 def _direct_latency(shape: Shape, conn: DirectConnection) -> float:
     """Milliseconds for page + count + include, the includes depending on the page."""
-    import time
-
     start = time.perf_counter()
     page = conn.fetchall(*shape.page_sql())
     conn.fetchall(*shape.count_sql())
@@ -70,7 +64,7 @@ def measure_shape(
     for _ in range(WARMUP):
         _direct_latency(shape, conn)
     direct = summarize([_direct_latency(shape, conn) for _ in range(reps)])
-    _, total = _statements(shape, conn)
+    total = _total(shape, conn)
     plans: dict[str, Any] = {}
     if with_plans:
         plans["hand"] = explain(conn, *shape.page_sql())
@@ -84,5 +78,4 @@ def measure_shape(
             plans["server_error"] = f"{type(exc).__name__}: {exc}"
     if load.errors:
         plans["server_statuses"] = load.statuses
-    _ = time_query  # re-exported for callers timing plain statements
     return ShapeResult(shape, server, direct, totals[0] if totals else None, total, plans)

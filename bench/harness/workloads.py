@@ -4,6 +4,7 @@ its direct-SQL baseline."""
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from bench.harness.baseline import bulk_write, clear_scratch, count_rows, single_writes, stored_rows
@@ -58,8 +59,6 @@ def crud(
     clear_scratch(conn, schema)
     base_lat = {op: single_writes(conn, schema, written, op) for op in ("create", "update", "delete")}
     read_lat: list[float] = []
-    import time
-
     for rtype, rid in readable[:n]:
         start = time.perf_counter()
         conn.fetchall("SELECT content FROM resource WHERE res_type = ? AND res_id = ?", (rtype, rid))
