@@ -5,7 +5,10 @@ For every search parameter the R4 registry defines on a resource type (the commo
 `index_values` evaluates the parameter's FHIRPath expression and converts what it finds into
 the `...Value` objects of `search.model`, by parameter type and JSON shape
 (http://hl7.org/fhir/R4/search.html#ptypes).  Expressions are compiled once per resource type
-(`pathexpr`), so a write costs a walk over the JSON, not a FHIRPath interpretation.
+(`pathexpr`), so a write costs a walk over the JSON, not a FHIRPath interpretation.  Which
+parameters can yield anything is decided once per resource *shape* (its type and top-level
+members), and equal value objects are shared through bounded caches, since codes, displays,
+references and dates recur across the resources of one load.
 
 Extraction never fails on odd content: an element that does not convert (a malformed date, a
 string where a Coding belongs) is skipped; validation is a separate step.
