@@ -94,6 +94,11 @@ def _run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
             for shape in shape_list:
                 result = measure_shape(db, conn, server.base, shape, args.search_reps, with_plans=largest)
                 growth[shape.name][size] = result.server.p50_ms
+                if args.verbose:
+                    console.print(
+                        f"    {shape.name}: p50 {result.server.p50_ms:.1f} ms"
+                        f" (SQL {result.direct.p50_ms:.1f})"
+                    )
                 size_info.setdefault("searches", {})[shape.name] = {
                     "server": result.server.as_dict(),
                     "direct": result.direct.as_dict(),
@@ -197,13 +202,14 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated patient counts (default 100,1000,10000)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--verbose", action="store_true", help="print each search shape as it is measured")
     args = parser.parse_args()
     quick = args.quick
     args.sizes = (
         [int(s) for s in args.sizes.split(",")] if args.sizes else ([100] if quick else [100, 1000, 10000])
     )
     args.requests = 40 if quick else 300
-    args.search_reps = 10 if quick else 40
+    args.search_reps = 10 if quick else 20
     args.bundles = 8 if quick else 60
     args.import_patients = 30 if quick else 1000
     mode = "quick" if quick else "full"

@@ -32,14 +32,14 @@ class ShapeResult:
 
 def _total(shape: Shape, conn: DirectConnection) -> int:
     """The hand-written count, to check it against the server's Bundle.total."""
-    return int(conn.fetchall(*shape.count_sql())[0][0])
+    return int(conn.fetchall(*shape.count_sql(conn.backend))[0][0])
 
 
 def _direct_latency(shape: Shape, conn: DirectConnection) -> float:
     """Milliseconds for page + count + include, the includes depending on the page."""
     start = time.perf_counter()
-    page = conn.fetchall(*shape.page_sql())
-    conn.fetchall(*shape.count_sql())
+    page = conn.fetchall(*shape.page_sql(conn.backend))
+    conn.fetchall(*shape.count_sql(conn.backend))
     include = shape.include_sql(page)
     if include:
         conn.fetchall(*include)
@@ -67,8 +67,8 @@ def measure_shape(
     total = _total(shape, conn)
     plans: dict[str, Any] = {}
     if with_plans:
-        plans["hand"] = explain(conn, *shape.page_sql())
-        plans["hand_count"] = explain(conn, *shape.count_sql())
+        plans["hand"] = explain(conn, *shape.page_sql(conn.backend))
+        plans["hand_count"] = explain(conn, *shape.count_sql(conn.backend))
         try:
             sqls = server_sql(db, shape)
             plans["server"] = explain(conn, *sqls[0])
