@@ -60,7 +60,9 @@ Converter = Callable[[str, Any, list[IndexValue]], None]
 """Appends the index values of one FHIRPath result item to the list it is given."""
 Extractor = Callable[[dict[str, Any]], list[IndexValue]]
 
-_CACHE = 1 << 16
+_CACHE = 1 << 14
+"""Entries per value cache: enough for a load's recurring codes and references, and a
+bounded few MB each however many distinct values stream past (server memory stays flat)."""
 
 # Value objects are immutable and recur across resources (the same LOINC code, status,
 # display, practitioner reference), so equal ones are shared: a dict lookup instead of a
@@ -75,7 +77,7 @@ _uri = lru_cache(maxsize=_CACHE)(UriValue)
 # --------------------------------------------------------------------------- converters
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=1 << 16)
 def _normalized(text: str) -> str:
     """`normalize_string`, with an exact shortcut for ASCII (no accents, casefold is lower)
     and a cache, since displays and names repeat across resources."""

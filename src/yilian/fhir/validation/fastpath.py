@@ -37,8 +37,9 @@ _Compiled = tuple[dict[str, _Entry], tuple[tuple[ElementDef, tuple[str, ...]], .
 """One structure: its properties, its required elements, whether it is Extension."""
 _MEMO_MAX_LEN = 100
 """Only strings up to this length are remembered (never narratives or attachments)."""
-_MEMO_MAX_SIZE = 1 << 17
-"""Entries per primitive type before that type's memory is dropped and starts again."""
+_MEMO_MAX_SIZE = 1 << 14
+"""Entries per primitive type before that type's memory is dropped and starts again (a few
+MB at most, so a long import keeps a flat footprint)."""
 
 
 class CleanCheck:
