@@ -131,3 +131,27 @@ def _entry(record: Any) -> Any:
     from yilian.privacy.audit_event import audit_entry
 
     return audit_entry(record)
+
+
+async def test_reads_of_a_patients_other_records_are_listed_for_that_patient(
+    setup: tuple[Repository, AuditTrail, Client],
+) -> None:
+    """Reading an Observation about Li, or finding it by code, concerns Li: Li's listing shows it."""
+    _, trail, client = setup
+    li = {**patient("Li"), "id": "li"}
+    await call(client, DOCTOR, "PUT", "Patient/li", li, partition="clinic-a")
+    body = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+        "subject": {"reference": "Patient/li"},
+        "performer": [{"reference": "Practitioner/x"}],
+    }
+    obs = await call(client, DOCTOR, "POST", "Observation", body, partition="clinic-a")
+    await call(client, DOCTOR, "GET", f"Observation/{obs['id']}", partition="clinic-a")
+    await call(client, DOCTOR, "GET", "Observation?code=8480-6", partition="clinic-a")
+    await trail.flush()
+    listed = events(await call(client, PATIENT, "GET", "AuditEvent?_count=20"))
+    assert [e["subtype"][0]["code"] for e in listed] == ["search-type", "read", "create", "update"]
+    for event in listed:
+        assert {"reference": "Patient/li"} in [e.get("what") for e in event["entity"]]

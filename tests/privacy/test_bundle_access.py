@@ -239,10 +239,16 @@ async def test_a_patient_sees_bundle_entry_reads_of_their_record(world: World) -
             if e["search"]["mode"] == "match"
             and e["resource"]["agent"][0]["who"]["identifier"]["value"] == DOCTOR_A.subject
         ]
-        # the entries that name p1 (a read of Patient/p1, the lookup that resolved to p1) are
-        # listed as direct interactions would be
+        # every entry that concerns p1 (the reads of Observation/ob1 and Patient/p1, the lookup
+        # that resolved to p1, the Observation created about p1) is listed as a direct
+        # interaction would be
         described = sorted(e["entity"][0]["description"] for e in by_doctor)
-        assert described == ["read Patient/p1", "search-type Patient"]
+        assert described == [
+            "create Observation",
+            "read Observation/ob1",
+            "read Patient/p1",
+            "search-type Patient",
+        ]
         # inside a Bundle the patient is still the patient: the log is narrowed to their record
         await trail.flush()
         direct = (await w.call(PATIENT_1, "GET", "AuditEvent", [("_count", "50")])).body or {}

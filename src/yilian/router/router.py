@@ -120,6 +120,7 @@ class FhirRouter:
         btg: bool = False,
     ) -> None:
         query = urlencode(request.query) if request.query else ""  # reads have none: skip the call
+        entities, patients = _touched(body)
         await self.audit.record(
             AccessRecord(
                 principal=asked.principal,
@@ -129,9 +130,10 @@ class FhirRouter:
                 resource_type=asked.resource_type,
                 resource_id=asked.resource_id,
                 query=query,
-                entities=_entities(body),
+                entities=entities,
                 break_glass=btg,
                 detail=detail,
+                patients=patients,
             )
         )
 
@@ -182,17 +184,41 @@ class _EntryGuard:
         )
 
 
-def _entities(body: dict[str, Any] | None) -> tuple[str, ...]:
-    """The `Type/id`s a response carries: the resource itself, or a Bundle's entries."""
+def _touched(body: dict[str, Any] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The `Type/id`s a response carries (the resource itself, or a Bundle's entries) and the
+    patients whose records they are: a patient listing who accessed their record must see a
+    read of their Observation, not only of their Patient resource."""
     if not body:
-        return ()
+        return (), ()
+    patients: set[str] = set()
     if body.get("resourceType") == "Bundle":
         found = []
         for entry in body.get("entry", []):
             resource = entry.get("resource")
             if isinstance(resource, dict) and "id" in resource:
                 found.append(f"{resource['resourceType']}/{resource['id']}")
-        return tuple(found)
+                _patients_in(resource, patients)
+        return tuple(found), tuple(sorted(patients))
     if "id" in body and body.get("resourceType") not in (None, "OperationOutcome"):
-        return (f"{body['resourceType']}/{body['id']}",)
-    return ()
+        _patients_in(body, patients)
+        return (f"{body['resourceType']}/{body['id']}",), tuple(sorted(patients))
+    return (), ()
+
+
+def _patients_in(resource: dict[str, Any], into: set[str]) -> None:
+    """Patients a resource belongs to, from its top-level references (`subject`, `patient`,
+    `beneficiary`, `performer`...): the R4 Patient compartment's links are all top-level
+    elements, and looking no deeper keeps this cheap on the request path."""
+    if resource.get("resourceType") == "Patient":
+        return
+    for value in resource.values():
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str) and ref.startswith("Patient/"):
+                into.add(ref[8:])
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    ref = item.get("reference")
+                    if isinstance(ref, str) and ref.startswith("Patient/"):
+                        into.add(ref[8:])
