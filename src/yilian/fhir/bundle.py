@@ -32,8 +32,10 @@ __all__ = [
     "METHODS",
     "BundleEntry",
     "BundlePlan",
+    "ReferenceMap",
     "assign_ids",
     "conditional_references",
+    "encode",
     "entry_error",
     "is_conditional_reference",
     "local_references",
@@ -212,18 +214,17 @@ def is_conditional_reference(reference: str) -> bool:
     return bool(sep) and "/" not in head and ":" not in head and head[:1].isupper()
 
 
-def _walk(node: Any) -> Iterator[tuple[dict[str, Any], str, Any]]:
-    """Every (object, key, value) below `node`; iterative, so deep nesting cannot overflow."""
+def _walk(node: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """Every (container, key, value) below `node`, object members and array items alike (an
+    item's key is its index); iterative, so deep nesting cannot overflow."""
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, dict):
-            for key, value in current.items():
-                yield current, key, value
-                if isinstance(value, dict | list):
-                    stack.append(value)
-        elif isinstance(current, list):
-            stack.extend(item for item in current if isinstance(item, dict | list))
+        pairs = current.items() if isinstance(current, dict) else enumerate(current)
+        for key, value in pairs:
+            yield current, key, value
+            if isinstance(value, dict | list):
+                stack.append(value)
 
 
 def _copy(node: dict[str, Any]) -> dict[str, Any]:
@@ -248,8 +249,143 @@ def _copy(node: dict[str, Any]) -> dict[str, Any]:
     return root
 
 
-def conditional_references(resource: Mapping[str, Any]) -> set[str]:
-    """Every `Reference.reference` in `resource` written as a search (`Patient?identifier=...`)."""
+# --------------------------------------------------------------------------- the fast path
+#
+# Each function below reads the resource's compact JSON (orjson.dumps, a few microseconds)
+# instead of walking the tree in Python: a resource without `urn:` or `?` in its text needs no
+# walk at all, and a rewrite is one regular-expression pass over the text and one
+# orjson.loads (which is also the copy).  The patterns rely only on JSON's grammar: outside
+# strings orjson writes no whitespace, and inside a string every `"` is escaped as `\"`, so a
+# `"` preceded by `:` `,` `[` or `{` opens a string and a `"` not preceded by `\` whose
+# content has no `\` closes it.  Strings with escapes never equal a reference map key (a map
+# whose keys would need escaping goes the slow way), and the dangling and conditional checks
+# below look at them too, so the fast path gives what the tree walks (`_walk`) give; tests
+# compare the two over every Synthea resource and hand-made edge cases.
+
+# An object member's or array item's string value that starts with urn: (no escapes inside;
+# the lookahead tells a value from a key, which is followed by `:`).
+_URN_VALUE = rb'(?<=[:,\[])"(urn:[^"\\]*)"(?=[,}\]])'
+# A `reference` member's string value (no escapes inside).
+_REFERENCE_VALUE = rb'(?<=[{,])"reference":"([^"\\]*)"'
+# A `div` member's string value, escapes and all.
+_DIV_VALUE = rb'(?<=[{,])"div":"([^"\\]*(?:\\.[^"\\]*)*)"'
+_SCAN = re.compile(b"|".join((_URN_VALUE, _REFERENCE_VALUE, _DIV_VALUE)))
+_REFERENCES = re.compile(rb'(?<=[{,])"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+_LOCAL = (b'"reference":"urn:uuid:', b'"reference":"urn:oid:')
+
+
+def encode(resource: Mapping[str, Any]) -> bytes | None:
+    """`resource` as compact JSON for the fast path, or None when orjson cannot write it
+    (an integer beyond 64 bits, a non-string key): the tree walks handle those."""
+    try:
+        return orjson.dumps(resource)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+def _string(content: bytes) -> str:
+    """A JSON string's content (between its quotes) as the str it denotes."""
+    if b"\\" in content:
+        decoded: str = orjson.loads(b'"' + content + b'"')
+        return decoded
+    return content.decode()
+
+
+def conditional_references(resource: Mapping[str, Any], raw: bytes | None = None) -> set[str]:
+    """Every `Reference.reference` in `resource` written as a search (`Patient?identifier=...`).
+
+    `raw` is `encode(resource)` when the caller has it already."""
+    if raw is None:
+        raw = encode(resource)
+        if raw is None:
+            return _conditional_references_walk(resource)
+    if b"?" not in raw:
+        return set()
+    found = set()
+    for match in _REFERENCES.finditer(raw):
+        if b"?" in match[1]:
+            value = _string(match[1])
+            if is_conditional_reference(value):
+                found.add(value)
+    return found
+
+
+def local_references(resource: Mapping[str, Any], raw: bytes | None = None) -> set[str]:
+    """Every `urn:uuid:` / `urn:oid:` reference in `resource` (batch entries may not use them
+    to point at each other)."""
+    if raw is None:
+        raw = encode(resource)
+    if raw is not None and _LOCAL[0] not in raw and _LOCAL[1] not in raw:
+        return set()
+    return _local_references_walk(resource)
+
+
+class ReferenceMap:
+    """A transaction's reference map (fullUrl or conditional reference -> `Type/id`), ready to
+    rewrite resource after resource."""
+
+    def __init__(self, mapping: Mapping[str, str]) -> None:
+        self.mapping = dict(mapping)
+        self._urns_only = all(key.startswith("urn:") for key in self.mapping)
+        # The JSON text of a key is its UTF-8 bytes unless it needs escapes (then: the walk).
+        self._fast = not any(_NEEDS_ESCAPE.search(key) for key in self.mapping)
+        self._targets: dict[bytes, bytes] = {}
+        try:
+            self._targets = {key.encode(): orjson.dumps(value) for key, value in self.mapping.items()}
+        except (UnicodeEncodeError, TypeError):  # a lone surrogate
+            self._fast = False
+
+    def rewrite(
+        self, resource: Mapping[str, Any], raw: bytes | None = None
+    ) -> tuple[dict[str, Any], set[str]]:
+        """A copy of `resource` with every reference in the map replaced by its target (see
+        `rewrite_references`), and the `urn:uuid:` / `urn:oid:` references left in it, which
+        match no entry of the Bundle.  `raw` is `encode(resource)` when the caller has it."""
+        if raw is None:
+            raw = encode(resource)
+        if raw is None or not self._fast:
+            walked = _rewrite_walk(resource, self.mapping)
+            return walked, _local_references_walk(walked)
+        if self.mapping and (b"urn:" in raw or not self._urns_only):
+            raw = _SCAN.sub(self._replace, raw)
+        out: dict[str, Any] = orjson.loads(raw)
+        if _LOCAL[0] in raw or _LOCAL[1] in raw:
+            return out, _local_references_walk(out)
+        return out, set()
+
+    def _replace(self, match: re.Match[bytes]) -> bytes:
+        urn, reference, div = match.groups()
+        if urn is not None:
+            target = self._targets.get(urn)
+            return match[0] if target is None else target
+        if reference is not None:
+            target = self._targets.get(reference)
+            return match[0] if target is None else b'"reference":' + target
+        if b"urn:" not in div:
+            return match[0]
+        text = _string(div)
+        if text.startswith("urn:"):  # the whole value: a plain string, as in the walk
+            rewritten = self.mapping.get(text, text)
+        else:
+            rewritten = _HREF_URN.sub(lambda m: _quoted(m, self.mapping), text)
+        return match[0] if rewritten == text else b'"div":' + orjson.dumps(rewritten)
+
+
+def rewrite_references(resource: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of `resource` with every reference found in `mapping` replaced by its target.
+
+    Replaced: `reference` values (anywhere: extensions and contained resources too), any other
+    string that equals a mapped `urn:` fullUrl (uri and canonical elements, in arrays too), and
+    `urn:` links inside the narrative XHTML (http://hl7.org/fhir/R4/bundle.html#references)."""
+    return ReferenceMap(mapping).rewrite(resource)[0]
+
+
+# --------------------------------------------------------------------------- the tree walks
+# The slow path, and the definition the fast path is tested against.
+
+
+def _conditional_references_walk(resource: Mapping[str, Any]) -> set[str]:
     return {
         value
         for _, key, value in _walk(resource)
@@ -257,9 +393,7 @@ def conditional_references(resource: Mapping[str, Any]) -> set[str]:
     }
 
 
-def local_references(resource: Mapping[str, Any]) -> set[str]:
-    """Every `urn:uuid:` / `urn:oid:` reference in `resource` (batch entries may not use them
-    to point at each other)."""
+def _local_references_walk(resource: Mapping[str, Any]) -> set[str]:
     return {
         value
         for _, key, value in _walk(resource)
@@ -267,12 +401,7 @@ def local_references(resource: Mapping[str, Any]) -> set[str]:
     }
 
 
-def rewrite_references(resource: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
-    """A copy of `resource` with every reference found in `mapping` replaced by its target.
-
-    Replaced: `reference` values (anywhere: extensions and contained resources too), any other
-    string that equals a mapped `urn:` fullUrl (uri and canonical elements), and `urn:` links
-    inside the narrative XHTML (http://hl7.org/fhir/R4/bundle.html#references)."""
+def _rewrite_walk(resource: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
     out = _copy(dict(resource))
     if not mapping:
         return out
