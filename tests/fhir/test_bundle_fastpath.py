@@ -158,6 +158,23 @@ CASES: list[tuple[str, dict[str, Any]]] = [
             "div": "urn:uuid:e",
         },
     ),
+    (
+        "JSON text of references inside strings and keys",
+        {
+            "resourceType": "Basic",
+            "code": {
+                "coding": [
+                    {"code": '"urn:uuid:p"', "display": 'x","reference":"urn:uuid:p'},
+                    {"code": '{"div":"<a href=\\"urn:uuid:p\\">"}', "display": '"div":"urn:uuid:p"'},
+                ],
+                "text": '["urn:uuid:p",{"reference":"Practitioner?identifier=n|2"}]',
+            },
+            'x"reference': "urn:uuid:p",
+            'x"div': '<a href="urn:uuid:p">',
+            "extension": [{"url": "u", "valueString": 'a\\"urn:uuid:p'}],
+            "contained": [{"resourceType": "Basic", "text": {"div": '<a href="urn:uuid:p">p</a>'}}],
+        },
+    ),
     ("nothing to rewrite", {"resourceType": "Patient", "active": True, "name": [{"family": "Ng"}]}),
 ]
 

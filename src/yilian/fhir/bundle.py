@@ -253,24 +253,30 @@ def _copy(node: dict[str, Any]) -> dict[str, Any]:
 #
 # Each function below reads the resource's compact JSON (orjson.dumps, a few microseconds)
 # instead of walking the tree in Python: a resource without `urn:` or `?` in its text needs no
-# walk at all, and a rewrite is one regular-expression pass over the text and one
-# orjson.loads (which is also the copy).  The patterns rely only on JSON's grammar: outside
-# strings orjson writes no whitespace, and inside a string every `"` is escaped as `\"`, so a
-# `"` preceded by `:` `,` `[` or `{` opens a string and a `"` not preceded by `\` whose
-# content has no `\` closes it.  Strings with escapes never equal a reference map key (a map
-# whose keys would need escaping goes the slow way), and the dangling and conditional checks
-# below look at them too, so the fast path gives what the tree walks (`_walk`) give; tests
-# compare the two over every Synthea resource and hand-made edge cases.
+# walk at all, and a rewrite is a regular-expression pass over the text and one orjson.loads
+# (which is also the copy).  The patterns rely only on JSON's grammar: outside strings orjson
+# writes no whitespace, and inside a string every `"` is escaped as `\"`.  So a `"` preceded by
+# `:` `,` `[` or `{` opens a string (inside one it would be preceded by `\`), a `"` after
+# content without `\` closes it, and a closing `"` followed by `:` ends a key.  Each pattern
+# starts with its literal (which `re` scans for quickly); the byte before a match is then
+# checked in Python, and a match that fails the check lies inside one string, so it hides no
+# real match.  Strings with escapes never equal a reference map key (a map whose keys would
+# need escaping goes the slow way), and the dangling and conditional checks below see them
+# too, so the fast path gives what the tree walks (`_walk`) give; tests compare the two over
+# every Synthea resource and hand-made edge cases.
 
-# An object member's or array item's string value that starts with urn: (no escapes inside;
-# the lookahead tells a value from a key, which is followed by `:`).
-_URN_VALUE = rb'(?<=[:,\[])"(urn:[^"\\]*)"(?=[,}\]])'
-# A `reference` member's string value (no escapes inside).
-_REFERENCE_VALUE = rb'(?<=[{,])"reference":"([^"\\]*)"'
+# A string value (of an object member or array item) starting with urn:, without escapes.
+_URN_VALUE = rb'"(urn:[^"\\]*)"(?=[,}\]])'
+# A `reference` member's string value, without escapes.
+_REFERENCE_VALUE = rb'"reference":"([^"\\]*)"'
 # A `div` member's string value, escapes and all.
-_DIV_VALUE = rb'(?<=[{,])"div":"([^"\\]*(?:\\.[^"\\]*)*)"'
-_SCAN = re.compile(b"|".join((_URN_VALUE, _REFERENCE_VALUE, _DIV_VALUE)))
-_REFERENCES = re.compile(rb'(?<=[{,])"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
+_DIV_VALUE = rb'"div":"([^"\\]*(?:\\.[^"\\]*)*)"'
+_URNS = re.compile(_URN_VALUE)
+_DIVS = re.compile(_DIV_VALUE)
+_ANY = re.compile(rb'"(?:' + b"|".join(v[1:] for v in (_URN_VALUE, _REFERENCE_VALUE, _DIV_VALUE)) + rb")")
+_REFERENCES = re.compile(rb'"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
+_OPENS_VALUE = frozenset(b":,[")  # the byte before a value's opening quote
+_OPENS_MEMBER = frozenset(b"{,")  # the byte before a key's opening quote
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 _LOCAL = (b'"reference":"urn:uuid:', b'"reference":"urn:oid:')
 
@@ -304,7 +310,7 @@ def conditional_references(resource: Mapping[str, Any], raw: bytes | None = None
         return set()
     found = set()
     for match in _REFERENCES.finditer(raw):
-        if b"?" in match[1]:
+        if b"?" in match[1] and raw[match.start() - 1] in _OPENS_MEMBER:
             value = _string(match[1])
             if is_conditional_reference(value):
                 found.add(value)
@@ -347,22 +353,41 @@ class ReferenceMap:
         if raw is None or not self._fast:
             walked = _rewrite_walk(resource, self.mapping)
             return walked, _local_references_walk(walked)
-        if self.mapping and (b"urn:" in raw or not self._urns_only):
-            raw = _SCAN.sub(self._replace, raw)
+        if not self._urns_only:
+            raw = _ANY.sub(self._replace, raw)
+        elif self.mapping and b"urn:" in raw:
+            raw = _URNS.sub(self._replace_urn, raw)
+            if b'"div":"' in raw:
+                raw = _DIVS.sub(self._replace_div, raw)
         out: dict[str, Any] = orjson.loads(raw)
         if _LOCAL[0] in raw or _LOCAL[1] in raw:
             return out, _local_references_walk(out)
         return out, set()
 
     def _replace(self, match: re.Match[bytes]) -> bytes:
-        urn, reference, div = match.groups()
-        if urn is not None:
-            target = self._targets.get(urn)
-            return match[0] if target is None else target
-        if reference is not None:
-            target = self._targets.get(reference)
-            return match[0] if target is None else b'"reference":' + target
-        if b"urn:" not in div:
+        """The text of a match of `_ANY`, its reference rewritten."""
+        if match[1] is not None:
+            return self._replace_urn(match)
+        reference = match[2]
+        if reference is None:
+            return self._replace_div(match, 3)
+        target = self._targets.get(reference)
+        if target is None or match.string[match.start() - 1] not in _OPENS_MEMBER:
+            return match[0]
+        return b'"reference":' + target
+
+    def _replace_urn(self, match: re.Match[bytes]) -> bytes:
+        """The text of a match of `_URNS` (or `_ANY`'s urn), the urn rewritten."""
+        target = self._targets.get(match[1])
+        if target is None or match.string[match.start() - 1] not in _OPENS_VALUE:
+            return match[0]
+        return target
+
+    def _replace_div(self, match: re.Match[bytes], group: int = 1) -> bytes:
+        """The text of a match of `_DIVS` (or `_ANY`'s div), its narrative's urn links
+        rewritten as the walk rewrites them."""
+        div = match[group]
+        if b"urn:" not in div or match.string[match.start() - 1] not in _OPENS_MEMBER:
             return match[0]
         text = _string(div)
         if text.startswith("urn:"):  # the whole value: a plain string, as in the walk
