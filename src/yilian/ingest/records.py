@@ -34,12 +34,14 @@ from yilian.fhir.outcome import Issue, IssueType, operation_outcome
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
+    "Line",
     "Problem",
     "Record",
     "expand_paths",
     "expected_type",
     "file_format",
     "read_file",
+    "read_lines",
     "read_stream",
 ]
 
@@ -65,6 +67,23 @@ class Record:
     resource: dict[str, Any]
     offset: int = 0
     unit: Literal["line", "entry"] = "line"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """An NDJSON line not parsed yet (`parse_line` turns it into a Record or a Problem),
+    so parsing can happen in a worker process; `data` keeps its newline, if it had one."""
+
+    source: str
+    number: int
+    data: bytes
+    expected: str | None
+    offset: int = 0
+
+    def parse(self) -> Record | Problem:
+        return _parse_line(
+            self.data.strip(), self.data.endswith(b"\n"), self.source, self.number, self.expected, self.offset
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +165,11 @@ def read_file(
     source: str | None = None,
     resource_type: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[Record | Problem]:
+    lines: bool = False,
+) -> Iterator[Record | Problem | Line]:
     """The records and problems of one file (see the module docstring).  `resource_type`
-    (default: from the file name) is the type every resource must have."""
+    (default: from the file name) is the type every resource must have.  With `lines`, an
+    NDJSON file's lines come unparsed (`Line`)."""
     name = source or str(path)
     kind = file_format(path.name) or "ndjson"
     expected = resource_type or expected_type(path.name)
@@ -157,7 +178,10 @@ def read_file(
         if path.name.endswith(".gz"):
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
         try:
-            yield from read_stream(stream, raw, name, kind, expected, max_line_bytes)
+            if lines and kind == "ndjson":
+                yield from read_lines(stream, raw, name, expected, max_line_bytes)
+            else:
+                yield from read_stream(stream, raw, name, kind, expected, max_line_bytes)
         except (OSError, EOFError) as exc:  # a damaged or cut-off gzip stream
             yield Problem.of(name, 0, f"the file cannot be read to its end: {exc}", IssueType.STRUCTURE)
 
@@ -175,6 +199,18 @@ def read_stream(
     if kind == "json":
         yield from _json_document(stream, raw, source, expected)
         return
+    for item in read_lines(stream, raw, source, expected, max_line_bytes):
+        yield item.parse() if isinstance(item, Line) else item
+
+
+def read_lines(
+    stream: IO[bytes],
+    raw: IO[bytes],
+    source: str,
+    expected: str | None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Line | Problem]:
+    """The non-blank lines of an NDJSON stream, unparsed; an over-long one is a Problem."""
     number = 0
     while True:
         chunk = stream.readline(max_line_bytes + 1)
@@ -191,10 +227,9 @@ def read_stream(
                 offset=raw.tell(),
             )
             continue
-        text = chunk.strip()
-        if not text:
+        if chunk.isspace():
             continue
-        yield _parse_line(text, chunk.endswith(b"\n"), source, number, expected, raw.tell())
+        yield Line(source, number, chunk, expected, raw.tell())
 
 
 def _skip_line(stream: IO[bytes]) -> int:

@@ -12,7 +12,7 @@ See http://hl7.org/fhir/R4/http.html for the interactions these primitives serve
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from yilian.store.audit_log import (
 
 __all__ = [
     "DEFAULT_PARTITION",
+    "BulkPreparer",
     "ConsentGrant",
     "ExportScan",
     "HistoryPage",
@@ -177,6 +178,9 @@ class ExportScan:
 
 LoadStatus = Literal["created", "updated", "unchanged", "refused"]
 
+BulkPreparer = Callable[[Sequence[dict[str, Any]], str], list[object]]
+"""`Repository.bulk_preparer`: (resources with ids, partition) -> one opaque item each."""
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedResource:
@@ -288,6 +292,13 @@ class Session(ABC):
             out.append(LoadedResource(rtype, rid, "created" if created else "updated", stored.version))
         return out
 
+    async def bulk_load_prepared(
+        self, prepared: Sequence[object], partition: str, scope: Scope
+    ) -> list[LoadedResource]:
+        """`bulk_load` of resources already turned into rows by the repository's
+        `bulk_preparer` (possibly in another process); only called when it offers one."""
+        raise OutcomeError.not_supported("this store has no bulk preparer")
+
     # -- the audit log (store.audit_log) ----------------------------------------------------
     async def search_audit(self, query: AuditQuery) -> AuditPage:
         """Entries of the audit log matching `query`, newest first, read in this transaction
@@ -329,6 +340,14 @@ class Repository(ABC):
     async def iter_partitions(self) -> AsyncIterator[Partition]:
         for p in await self.list_partitions():
             yield p
+
+    # -- bulk loading ---------------------------------------------------------------------------
+    def bulk_preparer(self) -> BulkPreparer | None:
+        """A function turning checked resources (each with its id) into what
+        `Session.bulk_load_prepared` writes (stamped JSON, index rows), so a bulk load can do
+        that work in worker processes (picklable when the store's codec is); None: use
+        `Session.bulk_load`."""
+        return None
 
     # -- the audit log (store.audit_log) ----------------------------------------------------
     # Not abstract, so a Repository wrapper or a store without a log still instantiates; the

@@ -68,6 +68,21 @@ class PostgresConnection(Connection):
                     elif rows:
                         await cur.executemany(_query(text), rows)
 
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[object]) -> None:
+        if not rows:
+            return
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN".encode()
+        with _client_values():
+            try:
+                async with self._conn.cursor() as cur, cur.copy(statement) as copy:
+                    if isinstance(rows[0], bytes):  # already COPY text (PostgresDialect.bulk_encode)
+                        await copy.write(b"".join(rows))  # type: ignore[arg-type]
+                    else:
+                        for row in rows:
+                            await copy.write_row(row)  # type: ignore[arg-type]
+            except psycopg.errors.UniqueViolation as exc:  # created concurrently since the SELECT
+                raise OutcomeError.conflict(f"a resource was created concurrently: {exc}") from None
+
 
 class PostgresRepository(SqlRepository):
     """A yilian database on a PostgreSQL server."""

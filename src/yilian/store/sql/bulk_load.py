@@ -18,22 +18,48 @@ backends, inside the session's one database transaction:
 
 Nothing here re-implements indexing, stamping or encoding: the session's `_index`,
 `_at_rest` and `_compartment` and the module-level `_stamp` are the single definitions.
+
+`prepare_resources` (the SQL repository's `bulk_preparer`) does the per-resource work of a
+create ahead of time, with one timestamp for the batch and without a connection, so a loader
+can run it in worker processes: the stamped JSON as stored, and every index, compartment and
+label row without its rid.  `load_prepared` (`Session.bulk_load_prepared`) then takes the
+same steps as `load_batch`, except that brand-new resources get their rids reserved in one
+query and every table's rows are appended with `Connection.insert_rows` (PostgreSQL `COPY`,
+SQLite one executemany), one call per table per batch; on PostgreSQL the preparer already
+wrote the rows in COPY's text format, so this process only puts each rid in front and sends
+the bytes.  Existing resources go through the paths above, from the prepared plaintext.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import LoadedResource, Scope, refused_message, same_content
+from yilian.store.codec import ResourceCodec
+from yilian.store.sql.compartment import compartment_statements
+from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements, merge_statements
-from yilian.store.sql.session import _UPDATE_RESOURCE, SqlSession, _now, _resource_type, _stamp
+from yilian.store.sql.session import _UPDATE_RESOURCE, Indexer, SqlSession, _now, _resource_type, _stamp
 
-__all__ = ["load_batch"]
+__all__ = ["Prepared", "load_batch", "load_prepared", "prepare_resources"]
+
+Prepared = tuple[str, str, bytes, tuple[tuple[str, object], ...]]
+"""A resource ready to be written as version 1: type, id, its stamped plaintext JSON, and per
+INSERT statement (resource and history first) its rows without the leading rid, encoded by
+the dialect (`Dialect.bulk_encode`)."""
+
+_HISTORY_COLUMNS = ("rid", "version", "partition", "last_updated", "last_updated_key", "deleted", "content")
+_RESOURCE_COLUMNS = ("rid", "res_type", "res_id", "partition", "version", *_HISTORY_COLUMNS[3:])
+_INSERT = re.compile(r"INSERT INTO (\w+) \(([^)]*)\)")
+_RESOURCE = f"INSERT INTO resource ({', '.join(_RESOURCE_COLUMNS)})"
+_HISTORY = f"INSERT INTO resource_history ({', '.join(_HISTORY_COLUMNS)})"
 
 _KEY_CHUNK = 1000
 """Ids looked up per SELECT (two lists of at most this many parameters on SQLite)."""
@@ -139,3 +165,118 @@ def _new_version(
         *insert_statements(row_id, values),
         *session._compartment(row_id, version, resource_type, id, values),
     ]
+
+
+# -- prepared loads ---------------------------------------------------------------------------
+def prepare_resources(
+    resources: Sequence[dict[str, Any]],
+    partition: str,
+    *,
+    dialect: Dialect,
+    indexer: Indexer,
+    codec: ResourceCodec,
+    compartments: bool,
+) -> list[object]:
+    """Each resource as `Prepared` for `partition` (see the module docstring), all stamped
+    with one instant."""
+    instant, key = _now()
+    encode = dialect.bulk_encode
+    out: list[object] = []
+    for resource in resources:
+        rtype = _resource_type(resource)
+        rid = resource.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise OutcomeError.invalid("a bulk load needs the id of every resource", [f"{rtype}.id"])
+        body, content = _stamp(resource, rtype, rid, 1, instant)
+        stored = content
+        values = indexer(body)
+        if codec.active:
+            encoded = codec.encode(body)
+            if encoded is not None:
+                stored = encoded
+            values = codec.index_values(body, values)
+        param = dialect.content_param(stored)
+        groups: list[tuple[str, object]] = [
+            (_RESOURCE, encode([(rtype, rid, partition, 1, instant, key, False, param)])),
+            (_HISTORY, encode([(1, partition, instant, key, False, param)])),
+        ]
+        groups += [(text, encode([row[1:] for row in rows])) for text, rows in insert_statements(0, values)]
+        if compartments:
+            groups += [
+                (text, encode([row[1:] for row in rows]))
+                for text, rows in compartment_statements(0, 1, rtype, rid, values)
+            ]
+        out.append((rtype, rid, content, tuple(groups)))
+    return out
+
+
+async def load_prepared(
+    session: SqlSession, prepared: Sequence[object], partition: str, scope: Scope
+) -> list[LoadedResource]:
+    """`load_batch` for `Prepared` items made for `partition` (see the module docstring)."""
+    await session.flush()
+    items: list[Prepared] = [_checked(p) for p in prepared]
+    keys = [(p[0], p[1]) for p in items]
+    if len(set(keys)) != len(keys):
+        raise ValueError("bulk_load: a (type, id) appears twice in one batch")
+    current = await _current_rows(session, keys)
+    out: list[LoadedResource] = []
+    fresh: list[Prepared] = []
+    statements: list[BatchStatement] = []
+    for item, key in zip(items, keys, strict=True):
+        rtype, rid = key
+        row = current.get(key)
+        if row is None:
+            fresh.append(item)
+            out.append(LoadedResource(rtype, rid, "created", 1))
+            continue
+        row_id, version, stored_partition, deleted, content = row
+        if not scope.allows(stored_partition):
+            out.append(LoadedResource(rtype, rid, "refused", message=refused_message(rtype, rid)))
+            continue
+        resource: dict[str, Any] = orjson.loads(item[2])
+        if not deleted and same_content(resource, _plain(session, rtype, content)):
+            out.append(LoadedResource(rtype, rid, "unchanged", version))
+            continue
+        new_version = version + 1
+        statements += _new_version(session, resource, rtype, rid, row_id, new_version, stored_partition)
+        out.append(LoadedResource(rtype, rid, "updated", new_version))
+    if fresh:
+        await _append_fresh(session, fresh)
+    if statements:
+        await session._conn.batch(merge_statements(statements))
+    return out
+
+
+def _checked(item: object) -> Prepared:
+    if not isinstance(item, tuple) or len(item) != 4:
+        raise TypeError(f"not a prepared resource: {type(item).__name__}")
+    return item  # the shape is ours: prepare_resources made it
+
+
+async def _append_fresh(session: SqlSession, fresh: Sequence[Prepared]) -> None:
+    """Version 1 of resources that have no row: rids reserved in one query, then every
+    table's rows appended in one call each (resource first: history refers to it)."""
+    conn, attach = session._conn, session._d.bulk_attach
+    rids = [int(r[0]) for r in await conn.fetchall(session._d.reserve_rids(len(fresh)))]
+    if len(rids) != len(fresh):
+        raise RuntimeError("the database reserved fewer resource ids than asked for")
+    tables: dict[str, list[object]] = {_RESOURCE: [], _HISTORY: []}
+    for rid, item in zip(rids, fresh, strict=True):
+        for text, encoded in item[3]:
+            dest = tables.get(text)
+            if dest is None:
+                dest = tables[text] = []
+            attach(rid, encoded, dest)
+    for text, rows in tables.items():
+        table, columns = _target(text)
+        await conn.insert_rows(table, columns, rows)
+
+
+@lru_cache(maxsize=64)
+def _target(text: str) -> tuple[str, tuple[str, ...]]:
+    """The table and columns of an `INSERT INTO t (a, b) VALUES ...` statement."""
+    match = _INSERT.match(text)
+    if match is None:
+        raise ValueError(f"not an INSERT: {text}")
+    return match.group(1), tuple(c.strip() for c in match.group(2).split(","))

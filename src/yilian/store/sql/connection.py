@@ -28,3 +28,9 @@ class Connection(Protocol):
     async def batch(self, statements: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
         """Run each statement once per parameter row, in order, in one round trip."""
         ...
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[object]) -> None:
+        """Append `rows` (tuples, or what `Dialect.bulk_attach` made) to `table` as fast as the
+        engine takes them (PostgreSQL: COPY; SQLite: one executemany); a row whose key exists
+        raises conflict.  Bulk loads only."""
+        ...

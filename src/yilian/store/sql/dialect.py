@@ -75,6 +75,24 @@ class Dialect:
         checked per row."""
         return expr
 
+    def bulk_encode(self, rows: Sequence[tuple[object, ...]]) -> object:
+        """Rows of one table for `Connection.insert_rows`, without their leading rid (made
+        wherever the bulk preparer runs, possibly another process)."""
+        return list(rows)
+
+    def bulk_attach(self, rid: int, encoded: object, into: list[object]) -> None:
+        """Append `bulk_encode`d rows to `into` with their rid in front."""
+        into.extend((rid, *row) for row in encoded)  # type: ignore[attr-defined]
+
+    def reserve_rids(self, count: int) -> Sql:
+        """A query whose rows are `count` unused `resource.rid` values, for rows a bulk load
+        writes with their rid (SQLite: above the largest, safe under its one writer)."""
+        return Sql(
+            "WITH RECURSIVE s(x) AS (SELECT COALESCE(MAX(rid), 0) + 1 FROM resource "
+            "UNION ALL SELECT x + 1 FROM s LIMIT ?) SELECT x FROM s",
+            (count,),
+        )
+
     for_update = ""
     """Suffix of the SELECT that reads a row an update is about to replace, so concurrent
     writers of one resource queue up instead of both seeing the old version."""

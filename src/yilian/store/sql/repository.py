@@ -12,11 +12,12 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import IndexValue
-from yilian.store.base import DEFAULT_PARTITION, Partition, Session
+from yilian.store.base import DEFAULT_PARTITION, BulkPreparer, Partition, Session
 from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.audit import SqlAuditLog
 from yilian.store.sql.connection import Connection
@@ -131,6 +132,18 @@ class SqlRepository(SqlAuditLog, SqlJobStore, SqlExportScan):
             session.compartments = any(m.version == 3 for m in self._migrations)  # consent index
             yield session
             await session.flush()  # queued creates are written before the commit
+
+    # -- bulk loading (store/sql/bulk_load.py) -------------------------------------------------
+    def bulk_preparer(self) -> BulkPreparer | None:
+        from yilian.store.sql.bulk_load import prepare_resources
+
+        return partial(
+            prepare_resources,
+            dialect=self.dialect,
+            indexer=self._indexer,
+            codec=self.codec,
+            compartments=any(m.version == 3 for m in self._migrations),
+        )
 
     # -- partitions ---------------------------------------------------------------------------
     async def add_partition(self, partition: Partition) -> None:

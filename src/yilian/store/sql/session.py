@@ -315,6 +315,14 @@ class SqlSession(Session):
 
         return await load_batch(self, resources, partition, scope)
 
+    async def bulk_load_prepared(
+        self, prepared: Sequence[object], partition: str, scope: Scope
+    ) -> list[LoadedResource]:
+        """`bulk_load` of items made by `prepare_resources` (store/sql/bulk_load.py)."""
+        from yilian.store.sql.bulk_load import load_prepared
+
+        return await load_prepared(self, prepared, partition, scope)
+
     # -- the codec hook (store.codec): the stored form of sensitive values ----------------------
     def _at_rest(self, body: dict[str, Any], content: bytes) -> bytes:
         """The bytes written for the stamped `body` (its plaintext `content` unless the codec

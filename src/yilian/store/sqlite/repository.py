@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from yilian.fhir.outcome import OutcomeError
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.repository import SqlRepository
@@ -61,6 +62,15 @@ class SqliteConnection(Connection):
                     self._conn.executemany(text, rows)
 
         await self._run(run_all)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[object]) -> None:
+        if not rows:
+            return
+        text = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        try:
+            await self._run(lambda: self._conn.executemany(text, rows))  # type: ignore[arg-type]
+        except sqlite3.IntegrityError as exc:
+            raise OutcomeError.conflict(f"a row already exists: {exc}") from None
 
 
 class SqliteRepository(SqlRepository):
