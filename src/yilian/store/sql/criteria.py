@@ -13,7 +13,7 @@ the query value are inclusive ranges (dates by precision, numbers by significant
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from yilian.fhir.outcome import OutcomeError
@@ -60,6 +60,10 @@ _NON_TYPE_MODIFIERS = frozenset(
 )
 _KEY_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 
+Column = Callable[[str], str]
+"""An index row's column name -> the expression a predicate compares (plain, or kept off
+its index in a probe)."""
+
 
 class ConditionCompiler:
     """Compiles the conditions of one statement; hands out unique table aliases."""
@@ -103,38 +107,72 @@ class ConditionCompiler:
 
     # -- conditions ---------------------------------------------------------------------------
     def condition(self, cond: Condition, r: str) -> Sql:
-        """A predicate on the resource row aliased `r`."""
+        """A predicate on the resource row aliased `r` in membership form,
+        `r.rid IN (SELECT rid FROM idx_... WHERE ...)`: the form a statement is driven from
+        (the engine starts at the index table's value b-tree and reaches `r` by its key)."""
         if isinstance(cond, ChainCriterion):
-            return self._chain(cond, r)
+            return self._chain(cond, r, probe=False)
         if isinstance(cond, HasCriterion):
-            return self._has(cond, r)
-        return self._criterion(cond, r)
+            return self._has(cond, r, probe=False)
+        return self._criterion(cond, r, probe=False)
 
-    def _chain(self, c: ChainCriterion, r: str) -> Sql:
+    def probe(self, cond: Condition, r: str) -> Sql:
+        """The same predicate as a correlated test of one candidate row,
+        `EXISTS (SELECT 1 FROM idx_... a WHERE a.rid = r.rid AND a.param = ? AND ...)`, read
+        through the `(rid, param)` index: once a selective criterion has found the candidates,
+        the others cost a few index rows per candidate instead of a whole parameter's rows.
+        The value columns are kept off their own indexes (`Dialect.unindexed`) so no engine
+        prefers the value b-tree for a probe."""
+        if isinstance(cond, ChainCriterion):
+            return self._chain(cond, r, probe=True)
+        if isinstance(cond, HasCriterion):
+            return self._has(cond, r, probe=True)
+        return self._criterion(cond, r, probe=True)
+
+    def conditions(self, conds: Sequence[Condition], r: str) -> tuple[Sql, Condition | None]:
+        """Every condition ANDed on row `r`: the most selective one (`drive_order`) in
+        membership form, the others as probes.  Also returns the driving condition (None when
+        no condition can drive and the statement starts from the resource table)."""
+        driver, rest = drive_order(conds)
+        parts = [self.condition(driver, r)] if driver is not None else []
+        parts += [self.probe(c, r) for c in rest]
+        return Sql.all_of(parts), driver
+
+    def _chain(self, c: ChainCriterion, r: str, probe: bool) -> Sql:
         ref, t = self.alias("c"), self.alias("t")
         parts = [Sql(f"{ref}.param = ?", (c.code,))]
         if c.target_types:
             parts.append(self.dialect.in_list(f"{ref}.target_type", list(c.target_types)))
-        parts += [self.visible(t), self.condition(c.inner, t)]
-        return (
-            Sql(
-                f"{r}.rid IN (SELECT {ref}.rid FROM idx_reference {ref} JOIN resource {t} "
-                f"ON {t}.res_type = {ref}.target_type AND {t}.res_id = {ref}.target_id WHERE "
-            )
-            + Sql.all_of(parts)
-            + ")"
+        inner = self.probe(c.inner, t) if probe else self.condition(c.inner, t)
+        parts += [self.visible(t), inner]
+        join = (
+            f"FROM idx_reference {ref} JOIN resource {t} "
+            f"ON {t}.res_type = {ref}.target_type AND {t}.res_id = {ref}.target_id WHERE "
         )
+        if probe:
+            return Sql(f"EXISTS (SELECT 1 {join}{ref}.rid = {r}.rid AND ") + Sql.all_of(parts) + ")"
+        return Sql(f"{r}.rid IN (SELECT {ref}.rid {join}") + Sql.all_of(parts) + ")"
 
-    def _has(self, c: HasCriterion, r: str) -> Sql:
-        ref, s, t = self.alias("h"), self.alias("s"), self.alias("t")
-        parts = [
-            Sql(
-                f"{ref}.param = ? AND {self.dialect.unindexed(f'{s}.res_type')} = ?",
-                (c.reference_param, c.source_type),
-            ),
-            self.visible(s),
-            self.condition(c.inner, s),
-        ]
+    def _has(self, c: HasCriterion, r: str, probe: bool) -> Sql:
+        ref, s = self.alias("h"), self.alias("s")
+        source = Sql(
+            f"{ref}.param = ? AND {self.dialect.unindexed(f'{s}.res_type')} = ?",
+            (c.reference_param, c.source_type),
+        )
+        if probe:
+            # The referring rows of this candidate, through the (target_id, target_type, param)
+            # index.
+            parts = [source, self.visible(s), self.probe(c.inner, s)]
+            return (
+                Sql(
+                    f"EXISTS (SELECT 1 FROM idx_reference {ref} JOIN resource {s} ON {s}.rid = {ref}.rid "
+                    f"WHERE {ref}.target_id = {r}.res_id AND {ref}.target_type = {r}.res_type AND "
+                )
+                + Sql.all_of(parts)
+                + ")"
+            )
+        t = self.alias("t")
+        parts = [source, self.visible(s), self.condition(c.inner, s)]
         return (
             Sql(
                 f"{r}.rid IN (SELECT {t}.rid FROM idx_reference {ref} "
@@ -146,7 +184,7 @@ class ConditionCompiler:
             + ")"
         )
 
-    def _criterion(self, c: Criterion, r: str) -> Sql:
+    def _criterion(self, c: Criterion, r: str, probe: bool) -> Sql:
         missing = next((v for v in c.values if isinstance(v, MissingQuery)), None)
         if c.code == "_id":
             return self._resource_column(c, missing, lambda v: self._id_value(v, r))
@@ -154,16 +192,29 @@ class ConditionCompiler:
             return self._resource_column(c, missing, lambda v: self._last_updated_value(v, r))
         table, param = self._table(c)
         a = self.alias("i")
+        # A negated criterion (`:missing=true`, `:not`) never drives: it is a per-row test.
+        negated = (missing is not None and missing.missing) or (missing is None and c.modifier == "not")
+        if probe or negated:
+            unindexed = self.dialect.unindexed
+            head = Sql(
+                f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {a}.param = ?", (param,)
+            )
+            if missing is not None:
+                test = head + ")"
+            else:
+                test = head + " AND " + self._values(c, lambda n: unindexed(f"{a}.{n}")) + ")"
+            return test.wrap("NOT ", "") if negated else test
         if missing is not None:
-            present = Sql(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE {a}.param = ?)", (param,))
-            return present.wrap("NOT (", ")") if missing.missing else present
-        values = Sql.any_of(self._value(c, v, a) for v in c.values)
-        matching = (
+            return Sql(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE {a}.param = ?)", (param,))
+        return (
             Sql(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE {a}.param = ? AND ", (param,))
-            + values
+            + self._values(c, lambda n: f"{a}.{n}")
             + ")"
         )
-        return matching.wrap("NOT (", ")") if c.modifier == "not" else matching
+
+    def _values(self, c: Criterion, col: Column) -> Sql:
+        """The criterion's values ORed, over the index row's columns as `col` names them."""
+        return Sql.any_of(self._value(c, v, col) for v in c.values)
 
     def _resource_column(
         self, c: Criterion, missing: MissingQuery | None, one: Callable[[QueryValue], Sql]
@@ -202,77 +253,78 @@ class ConditionCompiler:
             )
         return table, c.code
 
-    def _value(self, c: Criterion, v: QueryValue, a: str) -> Sql:
+    def _value(self, c: Criterion, v: QueryValue, col: Column) -> Sql:
         d = self.dialect
         if isinstance(v, StringQuery):
             text = normalize_string(v.value)
             if c.modifier == "text":
-                return d.starts_with(f"{a}.display", text)
+                return d.starts_with(col("display"), text)
             if c.modifier == "exact":
-                return Sql(f"{a}.value_exact = ?", (v.value,))
+                return Sql(f"{col('value_exact')} = ?", (v.value,))
             if c.modifier == "contains":
-                return d.contains(f"{a}.value_norm", text)
-            return d.starts_with(f"{a}.value_norm", text)
+                return d.contains(col("value_norm"), text)
+            return d.starts_with(col("value_norm"), text)
         if isinstance(v, TokenQuery):
             if c.modifier == "identifier":
-                return token_predicate(v, f"{a}.ident_system", f"{a}.ident_value")
-            return token_predicate(v, f"{a}.system", f"{a}.code")
+                return token_predicate(v, col("ident_system"), col("ident_value"))
+            return token_predicate(v, col("system"), col("code"))
         if isinstance(v, DateQuery):
-            return date_predicate(v, f"{a}.low", f"{a}.high")
+            return date_predicate(v, col("low"), col("high"))
         if isinstance(v, QuantityQuery):
-            return quantity_predicate(v, a, "low", "high", "system", "code", "unit")
+            return quantity_predicate(v, col("low"), col("high"), col("system"), col("code"), col("unit"))
         if isinstance(v, NumberQuery):
-            return number_predicate(v, f"{a}.low", f"{a}.high")
+            return number_predicate(v, col("low"), col("high"))
         if isinstance(v, ReferenceQuery):
-            return self._reference(c, v, a)
+            return self._reference(c, v, col)
         if isinstance(v, UriQuery):
             if c.modifier == "below":
-                return d.starts_with(f"{a}.value", v.value)
+                return d.starts_with(col("value"), v.value)
             if c.modifier == "above":
-                return d.is_prefix_of(f"{a}.value", v.value)
-            return Sql(f"{a}.value = ?", (v.value,))
+                return d.is_prefix_of(col("value"), v.value)
+            return Sql(f"{col('value')} = ?", (v.value,))
         if isinstance(v, CompositeQuery):
-            return Sql.all_of(self._component(q, a, i) for i, q in enumerate(v.components, start=1))
+            return Sql.all_of(self._component(q, col, i) for i, q in enumerate(v.components, start=1))
         raise OutcomeError.invalid(f"a {type(v).__name__} does not fit parameter {c.code!r}", [c.code])
 
     @staticmethod
-    def _reference(c: Criterion, v: ReferenceQuery, a: str) -> Sql:
+    def _reference(c: Criterion, v: ReferenceQuery, col: Column) -> Sql:
         type_modifier = c.modifier if c.modifier and c.modifier not in _NON_TYPE_MODIFIERS else None
         if v.url is not None:
-            parts = [Sql(f"{a}.url = ?", (v.url,))]
+            parts = [Sql(f"{col('url')} = ?", (v.url,))]
             if v.version is not None:
-                parts.append(Sql(f"{a}.version = ?", (v.version,)))
+                parts.append(Sql(f"{col('version')} = ?", (v.version,)))
             return Sql.all_of(parts)
-        parts = [Sql(f"{a}.target_id = ?", (v.id,))]
+        parts = [Sql(f"{col('target_id')} = ?", (v.id,))]
         target_type = v.type or type_modifier
         if target_type is not None:
-            parts.append(Sql(f"{a}.target_type = ?", (target_type,)))
+            parts.append(Sql(f"{col('target_type')} = ?", (target_type,)))
         return Sql.all_of(parts)
 
-    def _component(self, q: QueryValue, a: str, slot: int) -> Sql:
+    def _component(self, q: QueryValue, col: Column, slot: int) -> Sql:
         """One component of a composite value against its slot's columns."""
-        p = f"{a}.c{slot}_"
+
+        def p(name: str) -> str:
+            return col(f"c{slot}_{name}")
+
         if isinstance(q, TokenQuery):
-            return token_predicate(q, p + "system", p + "code")
+            return token_predicate(q, p("system"), p("code"))
         if isinstance(q, ReferenceQuery):
             if q.url is not None:
-                return Sql(f"{p}text = ?", (q.url,))
-            parts = [Sql(f"{p}code = ?", (q.id,))]
+                return Sql(f"{p('text')} = ?", (q.url,))
+            parts = [Sql(f"{p('code')} = ?", (q.id,))]
             if q.type is not None:
-                parts.append(Sql(f"{p}system = ?", (q.type,)))
+                parts.append(Sql(f"{p('system')} = ?", (q.type,)))
             return Sql.all_of(parts)
         if isinstance(q, QuantityQuery):
-            return quantity_predicate(
-                q, a, f"c{slot}_nlo", f"c{slot}_nhi", f"c{slot}_system", f"c{slot}_code", f"c{slot}_unit"
-            )
+            return quantity_predicate(q, p("nlo"), p("nhi"), p("system"), p("code"), p("unit"))
         if isinstance(q, NumberQuery):
-            return number_predicate(q, p + "nlo", p + "nhi")
+            return number_predicate(q, p("nlo"), p("nhi"))
         if isinstance(q, DateQuery):
-            return date_predicate(q, p + "dlo", p + "dhi")
+            return date_predicate(q, p("dlo"), p("dhi"))
         if isinstance(q, StringQuery):
-            return self.dialect.starts_with(p + "text", normalize_string(q.value))
+            return self.dialect.starts_with(p("text"), normalize_string(q.value))
         if isinstance(q, UriQuery):
-            return Sql(f"{p}text = ?", (q.value,))
+            return Sql(f"{p('text')} = ?", (q.value,))
         raise OutcomeError.invalid(f"a {type(q).__name__} cannot be a composite component")
 
 
@@ -293,25 +345,29 @@ def range_predicate(
     prefix: Prefix, low: str, high: str, q_low: object, q_high: object, ap: tuple[object, object]
 ) -> Sql:
     """The stored inclusive range `[low, high]` against the query range under `prefix`
-    (http://hl7.org/fhir/R4/search.html#prefix)."""
-    inside = Sql(f"{low} >= ? AND {high} <= ?", (q_low, q_high))
+    (http://hl7.org/fhir/R4/search.html#prefix).
+
+    Stored ranges are never empty (`low <= high`, open ends stored as the extreme keys), so
+    each prefix is written in its simplest equivalent form, with the bound it implies on `low`
+    spelled out wherever there is one: the index leads with `(param, low)`, and a bounded range
+    on `low` is what lets it read only the matching rows (`ge` and `gt` bound only `high`)."""
     match prefix:
-        case "eq":
-            return inside
+        case "eq":  # inside: ql <= low <= high <= qh
+            return Sql(f"{low} >= ? AND {low} <= ? AND {high} <= ?", (q_low, q_high, q_high))
         case "ne":
             return Sql(f"{low} < ? OR {high} > ?", (q_low, q_high))
         case "gt":
             return Sql(f"{high} > ?", (q_high,))
         case "lt":
             return Sql(f"{low} < ?", (q_low,))
-        case "ge":
-            return Sql(f"{high} > ? OR (", (q_high,)) + inside + ")"
-        case "le":
-            return Sql(f"{low} < ? OR (", (q_low,)) + inside + ")"
+        case "ge":  # above the query range, or inside it: high > qh OR (low >= ql AND high <= qh)
+            return Sql(f"{low} >= ? OR {high} > ?", (q_low, q_high))
+        case "le":  # below it, or inside it: low < ql OR (low >= ql AND high <= qh)
+            return Sql(f"{low} <= ? AND ({low} < ? OR {high} <= ?)", (q_high, q_low, q_high))
         case "sa":
             return Sql(f"{low} > ?", (q_high,))
-        case "eb":
-            return Sql(f"{high} < ?", (q_low,))
+        case "eb":  # high < ql, so low < ql too
+            return Sql(f"{low} < ? AND {high} < ?", (q_low, q_low))
         case "ap":
             return Sql(f"{low} <= ? AND {high} >= ?", (ap[1], ap[0]))
     raise OutcomeError.invalid(f"unknown prefix {prefix!r}")
@@ -326,18 +382,16 @@ def number_predicate(q: NumberQuery | QuantityQuery, low: str, high: str) -> Sql
     return range_predicate(q.prefix, low, high, q.low, q.high, (q.low - margin, q.high + margin))
 
 
-def quantity_predicate(
-    q: QuantityQuery, a: str, low: str, high: str, system: str, code: str, unit: str
-) -> Sql:
+def quantity_predicate(q: QuantityQuery, low: str, high: str, system: str, code: str, unit: str) -> Sql:
     """Value under the prefix, plus units: with a system, system and code must both match;
     without one, the code matches either the UCUM code or the human unit."""
-    parts = [number_predicate(q, f"{a}.{low}", f"{a}.{high}")]
+    parts = [number_predicate(q, low, high)]
     if q.system is not None:
-        parts.append(Sql(f"{a}.{system} = ?", (q.system,)))
+        parts.append(Sql(f"{system} = ?", (q.system,)))
         if q.code is not None:
-            parts.append(Sql(f"{a}.{code} = ?", (q.code,)))
+            parts.append(Sql(f"{code} = ?", (q.code,)))
     elif q.code is not None:
-        parts.append(Sql(f"{a}.{code} = ? OR {a}.{unit} = ?", (q.code, q.code)))
+        parts.append(Sql(f"{code} = ? OR {unit} = ?", (q.code, q.code)))
     return Sql.all_of(parts)
 
 
@@ -365,3 +419,52 @@ def _pad_year(text: str) -> str:
     """strftime does not zero-pad years before 1000 on every platform."""
     year, _, rest = text.partition("-")
     return f"{int(year):04d}-{rest}"
+
+
+# ------------------------------------------------------------------------ which criterion drives
+
+
+def drive_order(conds: Sequence[Condition]) -> tuple[Condition | None, list[Condition]]:
+    """The condition a statement should start from and the ones to test per candidate.
+
+    No statistics are consulted: the rank is what the criterion's kind says about how few rows
+    it usually matches (an id or a reference names one resource's rows; a coded token with its
+    system a few thousand at most; a bare token like `gender` or a date range a large part of
+    the table).  Ties keep the query's order.  A negated criterion (`:missing=true`, `:not`)
+    never drives."""
+    ranked = [(r, i) for i, c in enumerate(conds) if (r := drive_rank(c)) is not None]
+    if not ranked:
+        return None, list(conds)
+    _, first = min(ranked)
+    return conds[first], [c for i, c in enumerate(conds) if i != first]
+
+
+def drive_rank(cond: Condition) -> int | None:
+    """Lower drives first; None cannot drive."""
+    if isinstance(cond, ChainCriterion):
+        return 2
+    if isinstance(cond, HasCriterion):
+        return 8
+    missing = next((v for v in cond.values if isinstance(v, MissingQuery)), None)
+    if missing is not None:
+        return None if missing.missing else 9
+    if cond.modifier == "not":
+        return None
+    if cond.code == "_id":
+        return 0
+    if cond.code == "_lastUpdated":
+        return 7
+    if cond.modifier == "identifier" or cond.type == "reference":
+        return 1
+    if cond.modifier in ("text", "contains"):
+        return 8  # no b-tree serves these
+    if cond.type == "token":
+        tokens = [v for v in cond.values if isinstance(v, TokenQuery)]
+        if cond.modifier or any(v.code is None for v in tokens):
+            return 6
+        return 3 if all(v.system for v in tokens) else 5
+    if cond.type in ("string", "uri", "composite"):
+        return 6 if cond.modifier in ("above", "below") else 4
+    if cond.type == "quantity" and all(isinstance(v, QuantityQuery) and v.code for v in cond.values):
+        return 6
+    return 7

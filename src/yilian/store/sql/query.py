@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from yilian.fhir.outcome import OutcomeError
-from yilian.fhir.search.model import SearchRequest, SortKey
+from yilian.fhir.search.model import Condition, Criterion, SearchRequest, SortKey
 from yilian.store.base import Scope
 from yilian.store.sql.criteria import TABLE_BY_TYPE, ConditionCompiler
 from yilian.store.sql.dialect import Dialect
@@ -51,11 +51,11 @@ class SearchStatements:
 
 def search_statements(d: Dialect, request: SearchRequest, scope: Scope) -> SearchStatements:
     compiler = ConditionCompiler(d, scope)
+    conditions, driver = compiler.conditions(request.conditions, "r")
     parts = [compiler.visible("r")]
     if request.resource_types:
-        type_column = d.unindexed("r.res_type") if request.conditions else "r.res_type"
-        parts.append(d.in_list(type_column, list(request.resource_types)))
-    parts += [compiler.condition(c, "r") for c in request.conditions]
+        parts.append(d.in_list(_type_column(d, driver), list(request.resource_types)))
+    parts.append(conditions)
     where = Sql.all_of(parts)
     want_total = request.total != "none" or request.summary == "count"
     count = Sql("SELECT COUNT(*) FROM resource r WHERE ") + where if want_total else None
@@ -70,6 +70,16 @@ def search_statements(d: Dialect, request: SearchRequest, scope: Scope) -> Searc
         + Sql(" LIMIT ? OFFSET ?", (max(request.count, 0), max(request.offset, 0)))
     )
     return SearchStatements(page, count)
+
+
+def _type_column(d: Dialect, driver: Condition | None) -> str:
+    """The resource-type test on `r`: kept off the (type, last updated) index when an index
+    table drives the statement (the index tables are far more selective than a type), used
+    when the statement starts from the resource row itself (no condition, `_id` through the
+    (type, id) key, `_lastUpdated` through the (type, last updated) index)."""
+    if isinstance(driver, Criterion) and driver.code in ("_id", "_lastUpdated"):
+        return "r.res_type"
+    return "r.res_type" if driver is None else d.unindexed("r.res_type")
 
 
 def _sort_term(key: SortKey) -> Sql:
