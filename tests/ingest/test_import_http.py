@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -160,3 +161,36 @@ def test_refusals_at_kick_off(client: httpx.Client, fhir: str, inbox: Path, tmp_
     )
     assert r.status_code == 403
     assert client.get(f"{fhir}/Patient/py").status_code == 404
+
+
+def test_an_import_cancelled_half_way_leaves_whole_batches_and_a_rerun_finishes(
+    client: httpx.Client, fhir: str, inbox: Path
+) -> None:
+    total = 8_000
+    big = write_ndjson(inbox / "Patient.ndjson", [patient(f"c{i}", f"F{i}") for i in range(total)])
+    r = client.post(f"{fhir}/$import", json=params((big.as_uri(), "Patient")), headers=ASYNC)
+    assert r.status_code == 202, r.text
+    status = r.headers["content-location"]
+    loaded = 0
+    for _ in range(600):  # wait until the first batches are in, then cancel
+        loaded = client.get(f"{fhir}/Patient", params={"_summary": "count"}).json()["total"]
+        if loaded:
+            break
+        time.sleep(0.05)
+    cancelled = client.delete(status)
+    assert cancelled.status_code == 202, cancelled.text
+    assert client.get(status).status_code == 404  # a cancelled job is gone for polls
+    time.sleep(1.0)  # the job stops at its next batch boundary
+    after = client.get(f"{fhir}/Patient", params={"_summary": "count"}).json()["total"]
+    assert 0 < after < total, "the cancel came too late to stop anything"
+    assert after == client.get(f"{fhir}/Patient", params={"_summary": "count"}).json()["total"]
+    # every loaded Patient is whole: searchable by its family name, version 1
+    some = client.get(f"{fhir}/Patient", params={"_count": "5", "_sort": "_id"}).json()["entry"]
+    for entry in some:
+        family = entry["resource"]["name"][0]["family"]
+        assert client.get(f"{fhir}/Patient", params={"family": family}).json()["total"] >= 1
+        assert entry["resource"]["meta"]["versionId"] == "1"
+    # the server kept serving, and a re-run loads the rest without duplicates
+    rerun = run_import(client, fhir, params((big.as_uri(), "Patient")))
+    assert rerun.status_code == 200, rerun.text
+    assert client.get(f"{fhir}/Patient", params={"_summary": "count"}).json()["total"] == total
