@@ -145,9 +145,13 @@ class ConditionCompiler:
             parts.append(self.dialect.in_list(f"{ref}.target_type", list(c.target_types)))
         inner = self.probe(c.inner, t) if probe else self.condition(c.inner, t)
         parts += [self.visible(t), inner]
+        # Membership form: the target rows come from the inner condition's candidates (by rid),
+        # so the join's type test must not send the engine through every target of the type;
+        # a probe reaches the target through its (type, id) key.
+        target_type = f"{t}.res_type" if probe else self.dialect.unindexed(f"{t}.res_type")
         join = (
             f"FROM idx_reference {ref} JOIN resource {t} "
-            f"ON {t}.res_type = {ref}.target_type AND {t}.res_id = {ref}.target_id WHERE "
+            f"ON {target_type} = {ref}.target_type AND {t}.res_id = {ref}.target_id WHERE "
         )
         if probe:
             return Sql(f"EXISTS (SELECT 1 {join}{ref}.rid = {r}.rid AND ") + Sql.all_of(parts) + ")"

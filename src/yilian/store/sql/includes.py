@@ -66,7 +66,7 @@ def _include(d: Dialect, scope: Scope, inc: Include, frontier: Sequence[Row]) ->
         inner.append(Sql("f.param = ?", (inc.param,)))
     outer = [compiler.visible("t")]
     if inc.target_type is not None:
-        outer.append(Sql("t.res_type = ?", (inc.target_type,)))
+        outer.append(Sql(f"{d.unindexed('t.res_type')} = ?", (inc.target_type,)))
     return (
         Sql(f"SELECT {resource_columns(d, 't')} FROM resource t WHERE ")
         + Sql.all_of(outer)
@@ -95,7 +95,9 @@ def _revinclude(d: Dialect, scope: Scope, inc: Include, frontier: Sequence[Row])
         inner.append(Sql("f.param = ?", (inc.param,)))
     return (
         Sql(f"SELECT {resource_columns(d, 's')} FROM resource s WHERE ")
-        + Sql.all_of([compiler.visible("s"), Sql("s.res_type = ?", (inc.source_type,))])
+        # The referring rows drive (through the (target_id, target_type, param) index); the type
+        # is a per-row test, not a walk of every resource of the source type.
+        + Sql.all_of([compiler.visible("s"), Sql(f"{d.unindexed('s.res_type')} = ?", (inc.source_type,))])
         + " AND s.rid IN (SELECT f.rid FROM idx_reference f WHERE "
         + Sql.all_of(inner)
         + ") ORDER BY s.rid"
