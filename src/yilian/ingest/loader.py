@@ -38,7 +38,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import anyio.to_thread
 import orjson
@@ -73,8 +73,7 @@ ProgressHook = Callable[[LoadReport], Awaitable[None]]
 Item = Record | Problem | Line
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(NamedTuple):
     """A checked resource of `source`/`line`, as the store's bulk load takes it: `payload` is
     the preparer's item (or the resource itself when the store has no preparer)."""
 
@@ -96,13 +95,19 @@ class _Context:
     preparer: BulkPreparer | None
 
 
-def prepare_chunk(ctx: _Context, items: list[Item]) -> list[Ready | Problem]:
-    """Parse, check and prepare one chunk, in input order (runs in a worker)."""
-    out: list[Ready | Problem | None] = []
+_Wire = tuple[Any, ...] | Record | Problem
+"""An item on its way to or from a worker process: a Line or a Ready as a plain tuple
+(pickled several times faster than a dataclass), records and problems as they are."""
+
+
+def prepare_chunk(ctx: _Context, items: list[_Wire]) -> list[_Wire]:
+    """Parse, check and prepare one chunk, in input order (runs in a worker): Lines come as
+    their field tuples, Ready items go back as theirs."""
+    out: list[_Wire | None] = []
     checked: list[tuple[int, Record]] = []
     for item in items:
-        if isinstance(item, Line):
-            item = item.parse()
+        if isinstance(item, tuple):
+            item = Line(*item).parse()
         if isinstance(item, Record):
             item = _check(item, ctx.partition, ctx.validate)
         if isinstance(item, Record):
@@ -115,7 +120,7 @@ def prepare_chunk(ctx: _Context, items: list[Item]) -> list[Ready | Problem]:
         out[position] = (
             payload
             if isinstance(payload, Problem)
-            else Ready(
+            else (
                 record.source,
                 record.line,
                 record.offset,
@@ -238,7 +243,7 @@ class Loader:
         """Load records and lines (reporting problems) until `items` ends or the load is
         cancelled.  Later batches are prepared while this one is written."""
         source = iter(items)
-        ahead: deque[tuple[asyncio.Future[list[Ready | Problem]], int]] = deque()
+        ahead: deque[tuple[asyncio.Future[list[_Wire]], int]] = deque()
         exhausted = False
         chunks = 0
 
@@ -257,7 +262,7 @@ class Loader:
                 if self._cancelled is not None and self._cancelled():
                     self.report.cancelled = True
                     return
-                results: list[Ready | Problem] = []
+                results: list[_Wire] = []
                 offset = self.report.bytes_done - self._bytes_before
                 if ahead:
                     future, offset = ahead.popleft()
@@ -266,7 +271,7 @@ class Loader:
                 problems = [x for x in results if isinstance(x, Problem)]
                 for problem in problems:
                     self._problem(problem)
-                ready = carry + [x for x in results if isinstance(x, Ready)]
+                ready = carry + [Ready._make(x) for x in results if isinstance(x, tuple)]
                 keys = [(r.resource_type, r.id) for r in ready]
                 carry = []
                 if len(set(keys)) != len(keys):  # the same resource twice: the later line in the next batch
@@ -308,13 +313,16 @@ class Loader:
         """How many chunks to have in preparation: one until the input proves bigger."""
         return 1 if chunks == 0 and self._pool is None else max(self._workers(), 1) + 1
 
-    def _submit(self, items: list[Item], number: int) -> asyncio.Future[list[Ready | Problem]]:
+    def _submit(self, items: list[Item], number: int) -> asyncio.Future[list[_Wire]]:
         """Prepare a chunk in the process pool (from the second chunk on, when there is one)
         or in a worker thread."""
+        wire: list[_Wire] = [
+            (x.source, x.number, x.data, x.expected, x.offset) if isinstance(x, Line) else x for x in items
+        ]
         executor = self._executor() if number > 1 or self._pool is not None else None
         if executor is not None:
-            return asyncio.wrap_future(executor.submit(prepare_chunk, self._context, items))
-        return asyncio.ensure_future(anyio.to_thread.run_sync(prepare_chunk, self._context, items))
+            return asyncio.wrap_future(executor.submit(prepare_chunk, self._context, wire))
+        return asyncio.ensure_future(anyio.to_thread.run_sync(prepare_chunk, self._context, wire))
 
     def _executor(self) -> Executor | None:
         if self._pool is not None:

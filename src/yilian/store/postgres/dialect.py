@@ -58,7 +58,15 @@ class PostgresDialect(Dialect):
 
     def bulk_encode(self, rows: Sequence[tuple[object, ...]]) -> object:
         # COPY text format, each row starting with the tab after its (missing) rid.
-        return "".join(["\t" + "\t".join([_field(v) for v in row]) + "\n" for row in rows]).encode()
+        search, field = _SPECIAL.search, _field
+        return "".join(
+            [
+                "\t"
+                + "\t".join([v if v.__class__ is str and not search(v) else field(v) for v in row])
+                + "\n"
+                for row in rows
+            ]
+        ).encode()
 
     def bulk_attach(self, rid: int, encoded: object, into: list[object]) -> None:
         assert isinstance(encoded, bytes)
