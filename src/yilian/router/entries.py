@@ -69,14 +69,23 @@ def response_entry(ctx: Context, entry: BundleEntry, result: Result) -> dict[str
         response["etag"] = etag(stored.version)
         response["lastModified"] = stored.last_updated
     wants = "prefer" in ctx.request.headers and prefer_return(ctx.request.headers) == "representation"
-    resource = result.resource()
     if entry.method in ("GET", "HEAD") or (result.write and wants):
+        resource = result.resource()
         if resource is not None:
             out["resource"] = resource
-    elif resource is not None and resource.get("resourceType") == "OperationOutcome":
-        response["outcome"] = resource
+    elif _outcome_type(result):
+        response["outcome"] = result.resource()
     out["response"] = response
     return out
+
+
+def _outcome_type(result: Result) -> bool:
+    """Whether `result.resource()` is an OperationOutcome, without parsing a stored version's
+    JSON to find out."""
+    if result.body is not None:
+        return result.body.get("resourceType") == "OperationOutcome"
+    stored = result.stored
+    return stored is not None and not stored.deleted and stored.resource_type == "OperationOutcome"
 
 
 def error_entry(error: OutcomeError) -> dict[str, Any]:

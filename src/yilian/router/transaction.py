@@ -35,11 +35,11 @@ from urllib.parse import parse_qsl
 from yilian.fhir.bundle import (
     BundleEntry,
     BundlePlan,
+    ReferenceMap,
     assign_ids,
     conditional_references,
+    encode,
     entry_error,
-    local_references,
-    rewrite_references,
     split_url,
     transaction_order,
 )
@@ -84,6 +84,13 @@ class _Plan:
         self.admitted: dict[int, _Admitted] = {}
         self.lookups: dict[str, _Admitted] = {}
         self.failed: BundleEntry | None = None
+        # Each resource's JSON text (fhir.bundle's fast path reads it instead of walking the
+        # resource) and its conditional references, worked out once in phase 0.
+        self.raw: dict[int, bytes | None] = {}
+        self.conditionals: dict[int, list[str]] = {}
+        # The body each POST/PUT entry wrote: the audit reads its references from it rather
+        # than parse the stored version's JSON again.
+        self.written: dict[int, dict[str, Any]] = {}
 
     def context(self, ctx: Context, entry: BundleEntry) -> Context:
         """The context `entry` runs in: its own request and access."""
@@ -116,7 +123,11 @@ async def _admit(ctx: Context, entries: tuple[BundleEntry, ...], plan: _Plan) ->
             request, route = entry_request(ctx, entry)
             access = await ctx.guard.admit(request, route)
             plan.admitted[entry.index] = _Admitted(request, route, access)
-            for reference in sorted(conditional_references(entry.resource or {})):
+            if entry.resource is None:
+                continue
+            raw = plan.raw[entry.index] = encode(entry.resource)
+            references = plan.conditionals[entry.index] = sorted(conditional_references(entry.resource, raw))
+            for reference in references:
                 if reference not in plan.lookups:
                     lookup, lookup_route = _lookup_request(ctx, reference)
                     plan.lookups[reference] = _Admitted(
@@ -195,27 +206,58 @@ async def _resolve_reference(ctx: Context, session: Session, reference: str) -> 
 
 
 async def _run_entry(
-    ctx: Context, session: Session, entry: BundleEntry, plan: _Plan, new_id: str | None
+    ctx: Context,
+    session: Session,
+    entry: BundleEntry,
+    plan: _Plan,
+    new_id: str | None,
+    references: ReferenceMap | None = None,
 ) -> Result:
     if entry.index in plan.existing:
         return Result(Outcome.OK, plan.existing[entry.index], write=True)
+    admitted = plan.admitted[entry.index]
     body: Any = None
     if entry.resource is not None:
-        body = rewrite_references(entry.resource, plan.references)
-        dangling = local_references(body)
+        assert references is not None  # every entry with a resource runs after phase 2
+        body, dangling = references.rewrite(entry.resource, plan.raw.get(entry.index))
         if dangling:
             raise OutcomeError.invalid(
                 f"{', '.join(sorted(dangling))} matches no entry's fullUrl in this Bundle",
                 [f"{entry.where}.resource"],
             )
     url = plan.put_urls.get(entry.index)
-    if url is not None and isinstance(body, dict):
-        body["id"] = url.split("/", 1)[1]
-    # ifNoneExist was settled in phase 2; the create must use the id chosen there.
-    request, route = entry_request(ctx, dataclasses.replace(entry, if_none_exist=None), url=url, body=body)
-    admitted = plan.admitted[entry.index]
+    if url is not None:
+        if isinstance(body, dict):
+            body["id"] = url.split("/", 1)[1]
+        # ifNoneExist was settled in phase 2; the create must use the id chosen there.
+        request, route = entry_request(
+            ctx, dataclasses.replace(entry, if_none_exist=None), url=url, body=body
+        )
+    else:  # the request phase 0 admitted, with the rewritten body and without ifNoneExist
+        request, route = _with_body(admitted.request, body), admitted.route
     entry_ctx = ctx.for_entry(request, admitted.access)
-    return await execute(entry_ctx, session, route, assigned_id=new_id)
+    result = await execute(entry_ctx, session, route, assigned_id=new_id)
+    if isinstance(body, dict) and result.write and result.body is None:
+        plan.written[entry.index] = body
+    return result
+
+
+def _with_body(admitted: FhirRequest, body: Any) -> FhirRequest:
+    """`admitted` (an entry's request as phase 0 built it) to run: its resource replaced by
+    the rewritten `body` and its If-None-Exist dropped (phase 2 settled it)."""
+    headers = admitted.headers
+    if "if-none-exist" in headers:
+        headers = {k: v for k, v in headers.items() if k != "if-none-exist"}
+    return FhirRequest(
+        method=admitted.method,
+        path=admitted.path,
+        partition=admitted.partition,
+        query=admitted.query,
+        headers=headers,
+        body=admitted.body if body is None else body,
+        base_url=admitted.base_url,
+        principal=admitted.principal,
+    )
 
 
 async def run_transaction(ctx: Context, repository: Repository, bundle: BundlePlan) -> Result:
@@ -234,25 +276,28 @@ async def run_transaction(ctx: Context, repository: Repository, bundle: BundlePl
                         plan, entry, _run_entry(ctx, session, entry, plan, None)
                     )
             for entry in entries:
-                entry_ctx = plan.context(ctx, entry)
                 if entry.method == "POST":
+                    entry_ctx = plan.context(ctx, entry)
                     await _guard(
                         plan, entry, _resolve_post(entry_ctx, session, entry, new_ids[entry.index], plan)
                     )
                 elif entry.method == "PUT":
-                    await _guard(plan, entry, _resolve_put(entry_ctx, session, entry, plan))
+                    await _guard(plan, entry, _resolve_put(plan.context(ctx, entry), session, entry, plan))
             for entry in entries:
-                for reference in sorted(conditional_references(entry.resource or {})):
+                for reference in plan.conditionals.get(entry.index, ()):
                     if reference not in plan.references:
                         lookup = plan.lookups[reference]
                         lookup_ctx = ctx.for_entry(lookup.request, lookup.access)
                         plan.references[reference] = await _guard(
                             plan, entry, _resolve_reference(lookup_ctx, session, reference)
                         )
+            references = ReferenceMap(plan.references)
             for entry in ordered:
                 if entry.method != "DELETE":
                     results[entry.index] = await _guard(
-                        plan, entry, _run_entry(ctx, session, entry, plan, new_ids.get(entry.index))
+                        plan,
+                        entry,
+                        _run_entry(ctx, session, entry, plan, new_ids.get(entry.index), references),
                     )
     except OutcomeError as error:
         await _record_failure(ctx, plan, error)
@@ -281,11 +326,28 @@ async def _record(ctx: Context, plan: _Plan, results: dict[int, Result]) -> None
     (a lookup of that patient's or resource's id is an access of its own)."""
     for index, result in sorted(results.items()):
         a = plan.admitted[index]
-        await ctx.guard.record(a.request, a.route, a.access, status_code(result.outcome), result.resource())
+        await ctx.guard.record(
+            a.request,
+            a.route,
+            a.access,
+            status_code(result.outcome),
+            _audited(result, plan.written.get(index)),
+        )
     for reference, lookup in plan.lookups.items():
         rtype, _, rid = plan.references.get(reference, "").partition("/")
         found = {"resourceType": rtype, "id": rid} if rid else None
         await ctx.guard.record(lookup.request, lookup.route, lookup.access, 200, found)
+
+
+def _audited(result: Result, written: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The resource the audit is told an entry's result holds: `result.resource()`, except
+    that a version this Bundle wrote is given as the body it was written from (stamped with
+    its type and id), which has the stored version's elements and references, rather than
+    by parsing the stored JSON again."""
+    stored = result.stored
+    if written is not None and stored is not None and not stored.deleted:
+        return {**written, "resourceType": stored.resource_type, "id": stored.id}
+    return result.resource()
 
 
 async def _record_failure(ctx: Context, plan: _Plan, error: OutcomeError) -> None:
