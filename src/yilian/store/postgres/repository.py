@@ -7,10 +7,12 @@ goes through pipeline mode, one network round trip.  https://www.psycopg.org/psy
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -22,6 +24,8 @@ from yilian.store.sql.fragment import Sql
 from yilian.store.sql.repository import SqlRepository
 
 __all__ = ["PostgresConnection", "PostgresRepository"]
+
+_PING_IDLE_SECONDS = 5.0
 
 
 @lru_cache(maxsize=4096)
@@ -93,34 +97,60 @@ class PostgresRepository(SqlRepository):
         self._min_size = min_size
         self._max_size = max_size
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._readers: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._used: WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = WeakKeyDictionary()
 
     async def open(self) -> None:
         if self._pool is None:
-            pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-                self._url,
-                min_size=self._min_size,
-                max_size=self._max_size,
-                open=False,
-                # A connection the server dropped (restart, idle timeout) is replaced, not handed out.
-                check=AsyncConnectionPool.check_connection,
-            )
+            pool = self._new_pool({})
+            # Reads run statement by statement in autocommit on connections that refuse writes:
+            # one round trip for a read instead of BEGIN, SET TRANSACTION READ ONLY, SELECT and
+            # COMMIT.  PostgreSQL reads at READ COMMITTED, where every statement takes its own
+            # snapshot inside a transaction too, so the answers are the same.
+            readers = self._new_pool({"autocommit": True, "options": "-c default_transaction_read_only=on"})
             await pool.open(wait=True)
-            self._pool = pool
+            await readers.open(wait=True)
+            self._pool, self._readers = pool, readers
         await self._prepare()
 
+    def _new_pool(self, kwargs: dict[str, Any]) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        return AsyncConnectionPool(
+            self._url,
+            kwargs=kwargs,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            open=False,
+            check=self._check,
+        )
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """A connection the server dropped (restart, idle timeout) is replaced, not handed out:
+        one idle for a while is pinged before use; one used a moment ago is not (a ping per
+        checkout was a round trip per request)."""
+        if time.monotonic() - self._used.get(conn, 0.0) > _PING_IDLE_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
+
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        for name in ("_readers", "_pool"):
+            pool = getattr(self, name)
+            if pool is not None:
+                setattr(self, name, None)
+                await pool.close()
 
     def _connection(self, read_only: bool) -> Any:
         return self._transaction(read_only)
 
     @asynccontextmanager
     async def _transaction(self, read_only: bool) -> AsyncIterator[Connection]:
-        if self._pool is None:
+        pool = self._readers if read_only else self._pool
+        if pool is None:
             raise RuntimeError("the repository is not open; call open() first")
-        async with self._pool.connection() as conn, conn.transaction():
-            if read_only:
-                await conn.execute(b"SET TRANSACTION READ ONLY")
-            yield PostgresConnection(conn)
+        async with pool.connection() as conn:
+            try:
+                if read_only:
+                    yield PostgresConnection(conn)
+                else:
+                    async with conn.transaction():
+                        yield PostgresConnection(conn)
+            finally:
+                self._used[conn] = time.monotonic()

@@ -5,7 +5,8 @@ A file database runs in WAL mode with `synchronous=NORMAL`: one writer connectio
 an asyncio lock and opening its transactions with `BEGIN IMMEDIATE`, and a few reader
 connections that read a consistent snapshot while the writer works.  `:memory:` keeps a single
 shared connection (each connection would otherwise see its own empty database), so every
-transaction takes the lock.  https://www.sqlite.org/wal.html
+transaction takes the lock.  Reader connections run in autocommit with `query_only` on: each
+statement reads its own snapshot, as each statement does at PostgreSQL's READ COMMITTED.  https://www.sqlite.org/wal.html
 """
 
 from __future__ import annotations
@@ -131,13 +132,19 @@ class SqliteRepository(SqlRepository):
         async with self._reader_slots:
             raw = self._idle_readers.pop() if self._idle_readers else None
             if raw is None:
-                raw = await anyio.to_thread.run_sync(self._connect)
+                raw = await anyio.to_thread.run_sync(self._connect_reader)
                 self._all_readers.append(raw)
             try:
-                async with _transaction(raw, "BEGIN") as conn:
-                    yield conn
+                # Statement by statement in autocommit on a connection that refuses writes: one
+                # worker-thread hop for a read instead of three (BEGIN, SELECT, COMMIT).
+                yield SqliteConnection(raw)
             finally:
                 self._idle_readers.append(raw)
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        conn = self._connect()
+        conn.execute("PRAGMA query_only = ON")
+        return conn
 
 
 @asynccontextmanager
