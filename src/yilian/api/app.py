@@ -18,6 +18,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from yilian.api.auth import authenticator_for
 from yilian.api.body import BodyLimits
@@ -84,7 +86,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
             finally:
                 await repository.close()
 
-    app = FastAPI(
+    app = _FhirApp(
         title="yilian FHIR R4 server",
         description=_DESCRIPTION,
         version="0.1.0",
@@ -115,6 +117,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     add_smart_routes(app, auth)
     add_bulk_file_route(app, auth, jobs, router.audit)  # before the /fhir catch-all
     _add_fhir_routes(app, endpoint)
+    app.fhir_endpoint = endpoint
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -129,6 +132,9 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
         return JSONResponse(health)
 
     return app
+
+
+_FHIR_ROUTE_NAME = "fhir_"
 
 
 def _add_fhir_routes(app: FastAPI, endpoint: FhirEndpoint) -> None:
@@ -148,9 +154,40 @@ def _add_fhir_routes(app: FastAPI, endpoint: FhirEndpoint) -> None:
                 route,
                 handler,
                 methods=[method],
-                name=f"fhir_{kind}_{method.lower()}",
+                name=f"{_FHIR_ROUTE_NAME}{kind}_{method.lower()}",
                 summary=f"FHIR {method} {route}",
                 tags=["FHIR"],
                 response_class=Response,
                 openapi_extra=_BODY_DOC if method in _WITH_BODY else None,
             )
+
+
+class _FhirApp(FastAPI):
+    """FastAPI with a direct path to the FHIR endpoint.
+
+    A request the `/fhir` catch-all routes would take goes straight to the `FhirEndpoint`,
+    routed by the same routes in the same order (so the SMART and bulk-file routes registered
+    before the catch-all still win), but without FastAPI's middleware stack and dependency
+    solving, which cost more CPU than a read itself.  Nothing is lost: the endpoint answers
+    every failure itself (an OperationOutcome, or a 500 that logs the traceback), the routes
+    take no dependencies, and the app adds no middleware (when any is added, every request
+    takes the ordinary path).  The OpenAPI document still describes the catch-all routes."""
+
+    fhir_endpoint: FhirEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.fhir_endpoint is not None and not self.user_middleware:
+            if self.root_path:
+                scope["root_path"] = self.root_path
+            for route in self.router.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    if getattr(route, "name", "").startswith(_FHIR_ROUTE_NAME):
+                        scope["app"] = self
+                        scope.update(child)
+                        rest = child.get("path_params", {}).get("path", "")
+                        response = await self.fhir_endpoint(Request(scope, receive), rest)
+                        await response(scope, receive, send)
+                        return
+                    break  # another route: the framework serves it
+        await super().__call__(scope, receive, send)

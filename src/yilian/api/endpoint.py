@@ -41,7 +41,7 @@ class FhirEndpoint:
 
     async def __call__(self, request: Request, rest: str) -> Response:
         head = request.method == "HEAD"
-        pretty = request.query_params.get("_pretty") == "true"
+        pretty = bool(request.scope.get("query_string")) and request.query_params.get("_pretty") == "true"
         partition, path = split_base(rest)
         public = is_public(request.method, path)
         try:

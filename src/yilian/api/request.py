@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from starlette.requests import Request
 
@@ -21,7 +22,14 @@ from yilian.api.negotiation import FORMAT_PARAMETERS, Rendering, negotiate
 from yilian.auth.principal import Principal
 from yilian.router.types import FhirRequest
 
-__all__ = ["FHIR_PREFIX", "RESERVED_SEGMENTS", "build_fhir_request", "request_headers", "split_base"]
+__all__ = [
+    "FHIR_PREFIX",
+    "RESERVED_SEGMENTS",
+    "build_fhir_request",
+    "query_items",
+    "request_headers",
+    "split_base",
+]
 
 FHIR_PREFIX = "/fhir"
 RESERVED_SEGMENTS = frozenset({"metadata"})
@@ -36,6 +44,7 @@ class IncomingRequest:
     rendering: Rendering
 
 
+@lru_cache(maxsize=1024)
 def split_base(rest: str) -> tuple[str | None, tuple[str, ...]]:
     """(institution code or None, path segments after the base) for the part after `/fhir/`."""
     segments = tuple(s for s in rest.split("/") if s)
@@ -44,13 +53,29 @@ def split_base(rest: str) -> tuple[str | None, tuple[str, ...]]:
     return None, segments
 
 
-def base_url(request: Request, partition: str | None) -> str:
+def base_url(request: Request, partition: str | None, host: str | None = None) -> str:
     """The absolute base of this request (`http://host:port/fhir[/code]`), from the Host
     header the client used, so Location headers and Bundle links point where it connected."""
-    host = request.headers.get("host") or request.url.netloc
-    root = request.scope.get("root_path", "").rstrip("/")
-    base = f"{request.url.scheme}://{host}{root}{FHIR_PREFIX}"
+    scope = request.scope
+    host = host or request.headers.get("host")
+    if not host:
+        return _base_from_url(request, partition)
+    root = scope.get("root_path", "").rstrip("/")
+    base = f"{scope.get('scheme', 'http')}://{host}{root}{FHIR_PREFIX}"
     return f"{base}/{partition}" if partition else base
+
+
+def _base_from_url(request: Request, partition: str | None) -> str:
+    root = request.scope.get("root_path", "").rstrip("/")
+    base = f"{request.url.scheme}://{request.url.netloc}{root}{FHIR_PREFIX}"
+    return f"{base}/{partition}" if partition else base
+
+
+def query_items(request: Request) -> list[tuple[str, str]]:
+    """The query parameters in order (none parsed when there is no query string)."""
+    if not request.scope.get("query_string"):
+        return []
+    return list(request.query_params.multi_items())
 
 
 def request_headers(request: Request) -> dict[str, str]:
@@ -69,7 +94,7 @@ async def build_fhir_request(
     credentials stay here: `authorization` is not passed on to the router (or its logs)."""
     method = request.method.upper()
     partition, path = split_base(rest)
-    query = [(k, v) for k, v in request.query_params.multi_items()]
+    query = query_items(request)
     headers = dict(headers if headers is not None else request_headers(request))
     headers.pop("authorization", None)
     rendering = negotiate(query, headers)
@@ -92,7 +117,7 @@ async def build_fhir_request(
         query=tuple((k, v) for k, v in query if k not in FORMAT_PARAMETERS),
         headers=headers,
         body=body,
-        base_url=base_url(request, partition),
+        base_url=base_url(request, partition, headers.get("host")),
         principal=principal,
     )
     return IncomingRequest(fhir, rendering)
@@ -104,7 +129,7 @@ def _joined_headers(request: Request) -> list[tuple[str, str]]:
     Values are read as UTF-8 where they are valid UTF-8 (Starlette reads them as Latin-1), so a
     break-the-glass reason written in Chinese arrives as written."""
     merged: dict[str, str] = {}
-    for raw_key, raw_value in request.headers.raw:
+    for raw_key, raw_value in request.scope["headers"]:
         key = raw_key.decode("latin-1").lower()
         try:
             value = raw_value.decode("utf-8")

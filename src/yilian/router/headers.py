@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Literal
 
 from yilian.fhir.outcome import OutcomeError
@@ -43,6 +44,7 @@ def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
+@lru_cache(maxsize=4096)
 def http_date(instant: str) -> str:
     """A FHIR instant (`2026-11-23T01:02:03.456+00:00`) as an HTTP date in GMT."""
     try:
