@@ -96,6 +96,9 @@ def run_server(settings: Settings) -> None:
     key is settled here, once, so worker processes inherit it through the environment)."""
     settings = with_audit_key(settings, Console())
     log_level = settings.log_level.lower()
+    # uvicorn's access log (a formatted line per request, under load a sizeable share of a
+    # read's CPU) only at debug level: who read what is the audit trail's job.
+    access_log = log_level in ("debug", "trace")
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         os.environ.pop("YILIAN_CONFIG", None)  # the environment now carries every setting
@@ -106,6 +109,13 @@ def run_server(settings: Settings) -> None:
             port=settings.port,
             workers=settings.workers,
             log_level=log_level,
+            access_log=access_log,
         )
         return
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=access_log,
+    )
