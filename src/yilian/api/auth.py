@@ -13,6 +13,7 @@ so the Principal the router sees says why the caller is asking.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 __all__ = ["Authenticator", "authenticator_for", "challenge", "is_public"]
 
 REALM = "yilian"
+VERIFIED_SECONDS = 60.0
+"""How long a verified token is taken on trust before its signature is checked again."""
+_MAX_VERIFIED = 4096
 
 
 def is_public(method: str, path: tuple[str, ...]) -> bool:
@@ -55,6 +59,9 @@ class Authenticator:
     def __init__(self, verifier: TokenVerifier | None, dev_issuer: DevelopmentIssuer | None = None) -> None:
         self.verifier = verifier
         self.dev_issuer = dev_issuer
+        # token -> (its caller, when to verify it again): a client sends the same token on
+        # every request, and a signature check costs more CPU than a read.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -65,11 +72,27 @@ class Authenticator:
         if self.verifier is None:
             return with_purpose(Principal.development(), headers)
         token = bearer_token(headers.get("authorization"))
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and now < cached[1]:
+            return with_purpose(cached[0], headers)
         if self.verifier.remote:
             found = await anyio.to_thread.run_sync(self.verifier.verify, token)
         else:
             found = self.verifier.verify(token)
+        self._remember(token, found, now)
         return with_purpose(found, headers)
+
+    def _remember(self, token: str, principal: Principal, now: float) -> None:
+        """Keep a verified token until it expires (`exp`, without the clock-skew leeway) or
+        for at most VERIFIED_SECONDS, so a token is never accepted longer than verifying it
+        again would accept it."""
+        exp = principal.claims.get("exp")
+        if not isinstance(exp, int | float):
+            return
+        if len(self._verified) >= _MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[token] = (principal, min(float(exp), now + VERIFIED_SECONDS))
 
 
 def bearer_token(header: str | None) -> str:

@@ -29,11 +29,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from yilian.alliance.institutions import INSTITUTION_SYSTEM
 from yilian.fhir.outcome import Issue, IssueType, OutcomeError
 from yilian.fhir.search.dates import date_range
+from yilian.fhir.search.model import SearchRequest
 from yilian.fhir.search.parse import parse_search
 from yilian.store.base import ConsentGrant, Partition, Repository, Scope
 
@@ -242,20 +244,12 @@ async def consent_grants(
     codes = PURPOSE_OF_USE.get(reader.purpose)
     if not codes:
         return ()
-    params = [
-        ("status", "active"),
-        ("scope", f"{CONSENT_SCOPE_SYSTEM}|patient-privacy"),
-        ("purpose", ",".join(codes)),
-        ("_count", str(_PAGE)),
-    ]
-    if patient is not None:
-        params.append(("patient", f"Patient/{patient}"))
     at = key_of(now)
     found: list[ConsentGrant] = []
     offset = 0
     async with repository.transaction(read_only=True) as session:
         while True:
-            request = parse_search(["Consent"], [*params, ("_offset", str(offset))])
+            request = _consent_search(codes, patient, offset)
             page = await session.search(request, Scope.everything())
             for stored in page.matches:
                 grant = _grant(stored.json(), reader, at)
@@ -265,6 +259,21 @@ async def consent_grants(
                 break
             offset += _PAGE
     return merge_grants(found)
+
+
+@lru_cache(maxsize=1024)
+def _consent_search(codes: tuple[str, ...], patient: str | None, offset: int) -> SearchRequest:
+    """The search for the Consents in force for a purpose (and a patient), parsed once per
+    shape: the query runs on every request, its parsing need not."""
+    params = [
+        ("status", "active"),
+        ("scope", f"{CONSENT_SCOPE_SYSTEM}|patient-privacy"),
+        ("purpose", ",".join(codes)),
+        ("_count", str(_PAGE)),
+    ]
+    if patient is not None:
+        params.append(("patient", f"Patient/{patient}"))
+    return parse_search(["Consent"], [*params, ("_offset", str(offset))])
 
 
 def organization_of(partitions: Sequence[Partition], code: str | None) -> str | None:

@@ -22,12 +22,14 @@ what is missing.  The rules, in order (docs/security.md tells them for people):
    compartment in every institution.
 4. A read through an institution's base (`/fhir/{code}/`) sees only rows stored there.
 
-Nothing is cached between requests: Consents and windows are read through the repository on
-each one, so a revocation holds on the next request.
+Consents and break-the-glass windows are never cached: they are read through the repository on
+each request, so a revocation holds on the next one.  Only the list of institutions (for the
+reader's Organization id) is kept for a few seconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -39,7 +41,7 @@ from yilian.privacy.break_glass import active_windows, open_window
 from yilian.privacy.consent import Reader, consent_grants, organization_of
 from yilian.privacy.model import Access, AccessRequest
 from yilian.privacy.roles import DIRECTORY_TYPES, ROLE_RULES, RoleRules, is_patient_level
-from yilian.store.base import DEFAULT_PARTITION, ConsentGrant, Repository, Scope
+from yilian.store.base import DEFAULT_PARTITION, ConsentGrant, Partition, Repository, Scope
 
 __all__ = ["AlliancePolicy", "forbidden"]
 
@@ -53,6 +55,7 @@ _READS = {
     "search-system": "s",
 }
 _WRITES = {"create": "c", "update": "u", "patch": "u", "delete": "d"}
+PARTITION_CACHE_SECONDS = 10.0
 _DEIDENTIFIED = (
     "role {role} gets no identifiable patient-level data from the FHIR API without a Consent for "
     "purpose {purpose} that names the patient; use the alliance's de-identified exports instead"
@@ -86,6 +89,7 @@ class AlliancePolicy:
             raise ValueError("break_glass_minutes must be positive")
         self.break_glass_minutes = break_glass_minutes
         self.clock = clock
+        self._partitions: tuple[Repository, float, tuple[Partition, ...]] | None = None
 
     async def access(self, repository: Repository, request: AccessRequest) -> Access:
         principal = request.principal
@@ -103,6 +107,22 @@ class AlliancePolicy:
         if permission in ("c", "u", "d"):
             return self._write(request, rules, permission, rtype)
         return await self._read(repository, request, rules, permission, rtype, purpose)
+
+    async def _organization(self, repository: Repository, code: str | None) -> str | None:
+        """The Organization id of institution `code`.  The partitions are cached (an
+        institution's Organization is fixed when it registers) and read again on a miss and
+        every PARTITION_CACHE_SECONDS; Consents themselves are never cached."""
+        now = time.monotonic()
+        cached = self._partitions
+        if (
+            cached is None
+            or cached[0] is not repository
+            or now - cached[1] > PARTITION_CACHE_SECONDS
+            or (code is not None and all(p.code != code for p in cached[2]))
+        ):
+            cached = (repository, now, tuple(await repository.list_partitions()))
+            self._partitions = cached
+        return organization_of(cached[2], code)
 
     # -- the pieces ---------------------------------------------------------------------------
     @staticmethod
@@ -218,8 +238,7 @@ class AlliancePolicy:
 
         grants: tuple[ConsentGrant, ...] = ()
         if rules.consents:
-            partitions = await repository.list_partitions()
-            reader = Reader(own, organization_of(partitions, own), principal.role, purpose)
+            reader = Reader(own, await self._organization(repository, own), principal.role, purpose)
             grants = await consent_grants(repository, reader, self.clock(), named)
         everyone, btg_grants, btg = await self._break_glass(repository, principal, rules, purpose, named)
         grants += btg_grants
