@@ -36,7 +36,8 @@ Interaction = Literal[
     "operation",
 ]
 
-BULK_READS = ("export", "export-poll-status", "import", "import-poll-status")  # bulk jobs write their own rows, outside the session
+# bulk jobs write their own rows, outside the session
+BULK_READS = ("export", "export-poll-status", "import", "import-poll-status")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _READS = frozenset({"GET", "HEAD"})
 
