@@ -87,11 +87,11 @@ async def _inline(
             async def progress(report: LoadReport) -> None:
                 _show(bar, task, report, started)
 
-            loader = Loader(
+            async with Loader(
                 repository, partition, scope, problems=sink.write if sink else None, progress=progress
-            )
-            for path in files:
-                await loader.load_file(path)
+            ) as loader:  # stops the preparing worker processes on every way out
+                for path in files:
+                    await loader.load_file(path)
             _show(bar, task, loader.report, started)
         return loader.report
     finally:

@@ -74,6 +74,7 @@ def import_runner(repository: Repository, plan: ImportPlan) -> JobRunner:
             raise OutcomeError(Outcome.SERVER_ERROR, IssueType.EXCEPTION, str(failed)) from None
         finally:
             problems.close()
+            await loader.aclose()  # the preparing worker processes stop with the job
         await ctx.progress(loader.report.records, loader.report.records)
         _manifest(ctx, loader.report, problems)
 
