@@ -18,7 +18,7 @@ import pytest
 from yilian.fhir.search.parse import parse_search
 from yilian.store.base import Scope
 from yilian.store.factory import open_repository
-from yilian.store.sql.criteria import drive_order
+from yilian.store.sql.criteria import DateRange, drive_order, low_bounds, merge_dates, single_date
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.includes import _include, _revinclude
 from yilian.store.sql.query import search_statements
@@ -69,6 +69,8 @@ SHAPES = [
     ("Patient", [("_id", "p1")]),
     ("Patient", [("_id", "p1"), ("gender", "female")]),
     ("Patient", [("birthdate", "eq1960")]),
+    ("Patient", [("birthdate", "ge1970-01-01"), ("birthdate", "lt1980-01-01")]),
+    ("Encounter", [("date", "ge2018-01-01"), ("date", "lt2019-01-01")]),
 ]
 
 
@@ -89,8 +91,43 @@ def test_further_criteria_are_probed_through_the_rid_index(db: sqlite3.Connectio
     )
     steps = plan(db, search_statements(D, request, ALL).page)
     assert any("idx_reference_target" in s for s in steps), steps
-    assert sum("idx_date_rid (rid=? AND param=?)" in s for s in steps) == 2, steps
+    # Observation.effective has at most one value: both date criteria in one probe.
+    assert sum("idx_date_rid (rid=? AND param=?)" in s for s in steps) == 1, steps
     assert not any("idx_date_search" in s for s in steps), steps
+
+
+def test_date_criteria_on_a_single_value_merge_into_one_bounded_range(db: sqlite3.Connection) -> None:
+    """`birthdate=ge1970-01-01&birthdate=lt1980-01-01`: one idx_date row read through the
+    (param, low, high) index between two bounds on low, driving the statement."""
+    request = parse_search(("Patient",), [("birthdate", "ge1970-01-01"), ("birthdate", "lt1980-01-01")])
+    merged = merge_dates(request.conditions)
+    assert len(merged) == 1 and isinstance(merged[0], DateRange)
+    assert low_bounds(merged[0]) == ("1968-12-31T23:59:59.999999", "1980-01-01T00:00:00.000000")
+    statements = search_statements(D, request, ALL)
+    for statement in (statements.page, statements.count):
+        steps = plan(db, statement)
+        assert any("idx_date_search (param=? AND low>? AND low<?)" in s for s in steps), steps
+        assert sum("idx_date" in s for s in steps) == 1, steps
+        assert not full_scans(steps), steps
+
+
+def test_only_single_valued_date_parameters_merge() -> None:
+    assert single_date("Patient", "birthdate") is True  # date, 0..1
+    assert single_date("Patient", "death-date") is True  # (deceased as dateTime), 0..1
+    assert single_date("Encounter", "date") is False  # a Period: one row, but no width bound
+    assert single_date("Encounter", "location-period") is None  # location is 0..*
+    assert single_date("Condition", "onset-date") is None  # a union: not a plain path
+    assert single_date("Patient", "name") is None  # not a date
+    repeated = parse_search(
+        ("Encounter",), [("location-period", "ge2018"), ("location-period", "lt2019")]
+    ).conditions
+    assert merge_dates(repeated) == list(repeated)
+    negated = parse_search(("Patient",), [("birthdate", "ge1970"), ("birthdate:missing", "false")]).conditions
+    assert merge_dates(negated) == list(negated)
+    mixed = parse_search(
+        ("Patient",), [("gender", "female"), ("birthdate", "ge1970"), ("name", "x"), ("birthdate", "lt1980")]
+    ).conditions
+    assert [type(c).__name__ for c in merge_dates(mixed)] == ["Criterion", "DateRange", "Criterion"]
 
 
 def test_id_uses_the_type_id_key(db: sqlite3.Connection) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from yilian.fhir.outcome import OutcomeError
-from yilian.fhir.search.model import Condition, Criterion, SearchRequest, SortKey
+from yilian.fhir.search.model import Criterion, SearchRequest, SortKey
 from yilian.store.base import Scope
-from yilian.store.sql.criteria import TABLE_BY_TYPE, ConditionCompiler
+from yilian.store.sql.criteria import TABLE_BY_TYPE, Compiled, ConditionCompiler
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 
@@ -72,7 +72,7 @@ def search_statements(d: Dialect, request: SearchRequest, scope: Scope) -> Searc
     return SearchStatements(page, count)
 
 
-def _type_column(d: Dialect, driver: Condition | None) -> str:
+def _type_column(d: Dialect, driver: Compiled | None) -> str:
     """The resource-type test on `r`: kept off the (type, last updated) index when an index
     table drives the statement (the index tables are far more selective than a type), used
     when the statement starts from the resource row itself (no condition, `_id` through the
