@@ -8,7 +8,7 @@ backends, inside the session's one database transaction:
    PostgreSQL, so a concurrent writer of the same resource waits for the batch);
 2. a resource with no row is created through the session's own deferred-create queue, so its
    resource, history, index, compartment and label rows are written exactly as a POST writes
-   them (one multi-row INSERT of the resource rows, then one executemany per table);
+   them (one multi-row INSERT of the resource rows, then one `insert_rows` per table);
 3. a resource whose stored current version says the same thing (`store.base.same_content`,
    the stored content decoded by the codec first) is left alone: no new version;
 4. every other one becomes a new version, written for the whole batch at once: one UPDATE
@@ -32,9 +32,7 @@ the bytes.  Existing resources go through the paths above, from the prepared pla
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -46,7 +44,15 @@ from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements, merge_statements
-from yilian.store.sql.session import _UPDATE_RESOURCE, Indexer, SqlSession, _now, _resource_type, _stamp
+from yilian.store.sql.session import (
+    _UPDATE_RESOURCE,
+    Indexer,
+    SqlSession,
+    _now,
+    _resource_type,
+    _stamp,
+    insert_target,
+)
 
 __all__ = ["Prepared", "load_batch", "load_prepared", "prepare_resources"]
 
@@ -57,7 +63,6 @@ the dialect (`Dialect.bulk_encode`)."""
 
 _HISTORY_COLUMNS = ("rid", "version", "partition", "last_updated", "last_updated_key", "deleted", "content")
 _RESOURCE_COLUMNS = ("rid", "res_type", "res_id", "partition", "version", *_HISTORY_COLUMNS[3:])
-_INSERT = re.compile(r"INSERT INTO (\w+) \(([^)]*)\)")
 _RESOURCE = f"INSERT INTO resource ({', '.join(_RESOURCE_COLUMNS)})"
 _HISTORY = f"INSERT INTO resource_history ({', '.join(_HISTORY_COLUMNS)})"
 
@@ -269,14 +274,5 @@ async def _append_fresh(session: SqlSession, fresh: Sequence[Prepared]) -> None:
                 dest = tables[text] = []
             attach(rid, encoded, dest)
     for text, rows in tables.items():
-        table, columns = _target(text)
+        table, columns = insert_target(text)
         await conn.insert_rows(table, columns, rows)
-
-
-@lru_cache(maxsize=64)
-def _target(text: str) -> tuple[str, tuple[str, ...]]:
-    """The table and columns of an `INSERT INTO t (a, b) VALUES ...` statement."""
-    match = _INSERT.match(text)
-    if match is None:
-        raise ValueError(f"not an INSERT: {text}")
-    return match.group(1), tuple(c.strip() for c in match.group(2).split(","))
