@@ -56,6 +56,16 @@ class PostgresDialect(Dialect):
             return Sql("1=0")
         return Sql(f"{expr} = ANY(?)", (list(values),))
 
+    def insert_values(
+        self, head: str, tail: str, types: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> Sql:
+        # One array per column: the text is the same for any number of rows, so psycopg
+        # parses it once and the server prepares it (a VALUES list of 300 rows was ~2 ms of
+        # client-side query parsing per statement).
+        arrays = ", ".join(f"?::{t}[]" for t in types)
+        columns = tuple([row[i] for row in rows] for i in range(len(types)))
+        return Sql(f"{head} SELECT * FROM unnest({arrays}) {tail}", columns)
+
     def bulk_encode(self, rows: Sequence[tuple[object, ...]]) -> object:
         # COPY text format, each row starting with the tab after its (missing) rid.
         search, field = _SPECIAL.search, _field

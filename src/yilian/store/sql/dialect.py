@@ -75,6 +75,16 @@ class Dialect:
         checked per row."""
         return expr
 
+    def insert_values(
+        self, head: str, tail: str, types: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> Sql:
+        """`head VALUES (..), (..) tail` inserting `rows` in one statement (`types`: each
+        column's SQL type, for engines that send the rows as one array per column so the
+        statement's text does not change with their number)."""
+        one = f"({', '.join('?' for _ in types)})"
+        params = tuple(v for row in rows for v in row)
+        return Sql(f"{head} VALUES {', '.join(one for _ in rows)} {tail}", params)
+
     def bulk_encode(self, rows: Sequence[tuple[object, ...]]) -> object:
         """Rows of one table for `Connection.insert_rows`, without their leading rid (made
         wherever the bulk preparer runs, possibly another process)."""

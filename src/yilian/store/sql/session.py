@@ -64,6 +64,9 @@ _INSERT_RESOURCES = (
     "(res_type, res_id, partition, version, last_updated, last_updated_key, deleted, content) "
     "VALUES {values} ON CONFLICT (res_type, res_id) DO NOTHING RETURNING rid, res_type, res_id"
 )
+_RESOURCES_HEAD, _, _RESOURCES_TAIL = _INSERT_RESOURCES.partition(" VALUES {values} ")
+_RESOURCES_TYPES = ("text", "text", "text", "integer", "text", "text", "boolean", "bytea")
+"""The SQL types of the resource columns a create writes (Dialect.insert_values)."""
 _UPDATE_RESOURCE = (
     "UPDATE resource SET version = ?, last_updated = ?, last_updated_key = ?, deleted = ?, content = ? "
     "WHERE rid = ?"
@@ -118,12 +121,17 @@ class SqlSession(Session):
         while self._pending:
             keys = list(self._pending)[:_FLUSH_ROWS]
             batch = [self._pending.pop(k) for k in keys]
-            values = ", ".join("(?, ?, ?, 1, ?, ?, ?, ?)" for _ in batch)
-            params: list[object] = []
-            for p in batch:
-                params += [p.resource_type, p.id, p.partition, p.instant, p.key, False]
-                params.append(self._d.content_param(p.content))
-            rows = await self._conn.fetchall(Sql(_INSERT_RESOURCES.format(values=values), tuple(params)))
+            content = self._d.content_param
+            insert = self._d.insert_values(
+                _RESOURCES_HEAD,
+                _RESOURCES_TAIL,
+                _RESOURCES_TYPES,
+                [
+                    (p.resource_type, p.id, p.partition, 1, p.instant, p.key, False, content(p.content))
+                    for p in batch
+                ],
+            )
+            rows = await self._conn.fetchall(insert)
             rids = {(str(r[1]), str(r[2])): int(r[0]) for r in rows}
             taken = [f"{p.resource_type}/{p.id}" for p in batch if (p.resource_type, p.id) not in rids]
             if taken:
