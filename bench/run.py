@@ -35,6 +35,7 @@ from bench.harness.report import Row, machine_info, print_growth, print_table, w
 from bench.harness.searches import measure_shape
 from bench.harness.server import ServerProcess
 from bench.harness.shapes import probe, shapes
+from bench.harness.targets import print_targets
 from bench.harness.workloads import bundle_ingest, crud, read_throughput
 from yilian.synth.population import records
 
@@ -164,13 +165,15 @@ def _run_backend(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     if len(args.sizes) > 1:
         print_growth(console, f"{db.backend}: search p50 (ms) by size", growth)
     _print_scans(plans)
-    return {
+    measured = {
         "version": version,
         "rows": [r.as_dict() for r in rows],
         "growth_p50_ms": {k: {str(s): round(v, 3) for s, v in per.items()} for k, per in growth.items()},
         "sizes": {str(k): v for k, v in per_size.items()},
         "plans": plans,
     }
+    print_targets(console, f"{db.backend}: issue 4 targets (stated for PostgreSQL, 2 cores)", measured)
+    return measured
 
 
 def _search_row(name: str, result: Any) -> Row:
