@@ -21,11 +21,11 @@ demo: install
 	$(BIN)/yilian demo
 
 lint: install
-	$(BIN)/ruff check src tests tools
-	$(BIN)/ruff format --check src tests tools
+	$(BIN)/ruff check src tests tools bench
+	$(BIN)/ruff format --check src tests tools bench
 
 typecheck: install
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 importlint: install
 	$(BIN)/lint-imports
