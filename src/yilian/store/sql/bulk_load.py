@@ -82,38 +82,52 @@ async def load_batch(
         if not isinstance(rid, str) or not rid:
             raise OutcomeError.invalid("a bulk load needs the id of every resource", [f"{rtype}.id"])
         keys.append((rtype, rid))
-    if len(set(keys)) != len(keys):
-        raise ValueError("bulk_load: a (type, id) appears twice in one batch")
     current = await _current_rows(session, keys)
     out: list[LoadedResource] = []
     statements: list[BatchStatement] = []
     for resource, key in zip(resources, keys, strict=True):
-        rtype, rid = key
         row = current.get(key)
         if row is None:
-            await session.create(resource, partition, id=rid)
-            out.append(LoadedResource(rtype, rid, "created", 1))
-            continue
-        row_id, version, stored_partition, deleted, content = row
-        if not scope.allows(stored_partition):
-            out.append(LoadedResource(rtype, rid, "refused", message=refused_message(rtype, rid)))
-            continue
-        if not deleted and same_content(resource, _plain(session, rtype, content)):
-            out.append(LoadedResource(rtype, rid, "unchanged", version))
-            continue
-        new_version = version + 1
-        statements += _new_version(session, resource, rtype, rid, row_id, new_version, stored_partition)
-        out.append(LoadedResource(rtype, rid, "updated", new_version))
+            await session.create(resource, partition, id=key[1])
+            out.append(LoadedResource(*key, "created", 1))
+        else:
+            out.append(_onto_existing(session, scope, key, row, resource, statements))
     await session.flush()
     if statements:
         await session._conn.batch(merge_statements(statements))
     return out
 
 
+def _onto_existing(
+    session: SqlSession,
+    scope: Scope,
+    key: tuple[str, str],
+    row: tuple[int, int, str, bool, bytes],
+    resource: dict[str, Any] | bytes,
+    statements: list[BatchStatement],
+) -> LoadedResource:
+    """What a batch does with a resource whose id already has a row: refuse it (stored in an
+        institution outside `scope`), leave it (same content, not deleted), or queue its next
+        version's statements onto `statements`.  `resource` may come as its JSON bytes (a
+    prepared batch), parsed only when it is compared."""
+    rtype, rid = key
+    row_id, version, stored_partition, deleted, content = row
+    if not scope.allows(stored_partition):
+        return LoadedResource(rtype, rid, "refused", message=refused_message(rtype, rid))
+    incoming: dict[str, Any] = orjson.loads(resource) if isinstance(resource, bytes) else resource
+    if not deleted and same_content(incoming, _plain(session, rtype, content)):
+        return LoadedResource(rtype, rid, "unchanged", version)
+    statements += _new_version(session, incoming, rtype, rid, row_id, version + 1, stored_partition)
+    return LoadedResource(rtype, rid, "updated", version + 1)
+
+
 async def _current_rows(
     session: SqlSession, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, int, str, bool, bytes]]:
-    """rid, version, partition, deleted and stored content of each key's current row."""
+    """rid, version, partition, deleted and stored content of each key's current row (a key
+    twice in one batch is a caller's error: each batch writes one version per resource)."""
+    if len(set(keys)) != len(keys):
+        raise ValueError("bulk_load: a (type, id) appears twice in one batch")
     d = session._d
     found: dict[tuple[str, str], tuple[int, int, str, bool, bytes]] = {}
     wanted = set(keys)
@@ -222,30 +236,17 @@ async def load_prepared(
     await session.flush()
     items: list[Prepared] = [_checked(p) for p in prepared]
     keys = [(p[0], p[1]) for p in items]
-    if len(set(keys)) != len(keys):
-        raise ValueError("bulk_load: a (type, id) appears twice in one batch")
     current = await _current_rows(session, keys)
     out: list[LoadedResource] = []
     fresh: list[Prepared] = []
     statements: list[BatchStatement] = []
     for item, key in zip(items, keys, strict=True):
-        rtype, rid = key
         row = current.get(key)
         if row is None:
             fresh.append(item)
-            out.append(LoadedResource(rtype, rid, "created", 1))
-            continue
-        row_id, version, stored_partition, deleted, content = row
-        if not scope.allows(stored_partition):
-            out.append(LoadedResource(rtype, rid, "refused", message=refused_message(rtype, rid)))
-            continue
-        resource: dict[str, Any] = orjson.loads(item[2])
-        if not deleted and same_content(resource, _plain(session, rtype, content)):
-            out.append(LoadedResource(rtype, rid, "unchanged", version))
-            continue
-        new_version = version + 1
-        statements += _new_version(session, resource, rtype, rid, row_id, new_version, stored_partition)
-        out.append(LoadedResource(rtype, rid, "updated", new_version))
+            out.append(LoadedResource(*key, "created", 1))
+        else:
+            out.append(_onto_existing(session, scope, key, row, item[2], statements))
     if fresh:
         await _append_fresh(session, fresh)
     if statements:
