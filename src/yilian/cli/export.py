@@ -27,8 +27,7 @@ from rich.table import Table
 
 from yilian.bulk.export import ExportRequest, export_runner, parse_export
 from yilian.bulk.jobs import BulkJob, JobManager
-from yilian.cli.keys import build_codec
-from yilian.config import SettingsError, load_settings
+from yilian.cli.keys import settings_with_codec
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import Scope
 from yilian.store.factory import open_repository
@@ -188,12 +187,7 @@ def export_command(
                 raise typer.Exit(2)
             outputs = _remote(server, token, outdir, query)
         else:
-            try:
-                settings = load_settings(config_file=config, overrides={"db_url": db} if db else {})
-                codec = build_codec(settings)
-            except (SettingsError, ValueError) as exc:
-                errors.print("[red]invalid settings:[/red]", escape(str(exc)))
-                raise typer.Exit(2) from None
+            settings, codec = settings_with_codec(config, db)
             job = anyio.run(_inline, settings.db_url, outdir, request, institution, codec)
             if job.status != "completed":
                 errors.print(f"[red]export {job.status}:[/red]", escape(job.message))

@@ -27,8 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from yilian.cli.keys import build_codec
-from yilian.config import SettingsError, load_settings
+from yilian.cli.keys import settings_with_codec
 from yilian.fhir.outcome import OutcomeError
 from yilian.ingest import Loader, LoadFailed, LoadReport, expand_paths
 from yilian.ingest.report import ProblemFile
@@ -204,12 +203,7 @@ def import_command(
                 raise typer.Exit(2)
             report = _remote(server, token, institution, files)
         else:
-            try:
-                settings = load_settings(config_file=config, overrides={"db_url": db} if db else {})
-                codec = build_codec(settings)
-            except (SettingsError, ValueError) as exc:
-                errors.print("[red]invalid settings:[/red]", escape(str(exc)))
-                raise typer.Exit(2) from None
+            settings, codec = settings_with_codec(config, db)
             report = anyio.run(_inline, settings.db_url, files, institution, codec, errors_file)
     except (OutcomeError, LoadFailed) as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))

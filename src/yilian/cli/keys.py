@@ -43,6 +43,7 @@ __all__ = [
     "build_codec",
     "describe_encryption",
     "keys_app",
+    "settings_with_codec",
     "with_demo_keys",
     "write_demo_key_file",
 ]
@@ -64,6 +65,18 @@ def build_codec(settings: Settings) -> ResourceCodec:
     extra = [s.strip() for s in settings.encrypted_identifier_systems.split(",") if s.strip()]
     types = [t.strip() for t in settings.encrypted_resource_types.split(",") if t.strip()]
     return IdentifierCodec(keyring, identifier_systems=[RESIDENT_ID_SYSTEM, *extra], resource_types=types)
+
+
+def settings_with_codec(config: Path | None, db: str | None) -> tuple[Settings, ResourceCodec]:
+    """The settings (`--db`, when given, over the configured database) and their store codec,
+    for a command that opens the database itself; exit status 2 with the reason when either
+    is malformed."""
+    try:
+        settings = load_settings(config_file=config, overrides={"db_url": db} if db else {})
+        return settings, build_codec(settings)
+    except (SettingsError, ValueError) as exc:
+        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
 
 
 def describe_encryption(codec: ResourceCodec) -> str:
