@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import orjson
+
+from yilian.router import FhirRequest, FhirRouter
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -95,3 +99,24 @@ def run_export(client: httpx.Client, url: str, params: Any = None) -> dict[str, 
     r = wait(client, kick_off(client, url, params))
     assert r.status_code == 200, r.text
     return export_ids(client, r.json())
+
+
+async def exported_ids(router: FhirRouter, request: FhirRequest) -> dict[str, set[str]]:
+    """Kick off `request` (an `$export`) through the router itself, wait for the job, and
+    read its files: the ids written, per type.  A refused kick-off raises its OutcomeError."""
+    jobs = router.settings.jobs
+    assert jobs is not None, "the router needs a JobManager for $export"
+    response = await router.handle(replace(request, headers={**request.headers, "prefer": "respond-async"}))
+    job_id = response.headers["Content-Location"].rsplit("=", 1)[1]
+    for _ in range(600):
+        job = await jobs.get(job_id)
+        assert job is not None
+        if not job.running:
+            break
+        await asyncio.sleep(0.02)
+    assert job.status == "completed", job.message
+    found: dict[str, set[str]] = {}
+    for item in job.output:
+        for line in jobs.file_path(job_id, item["url"]).read_bytes().splitlines():
+            found.setdefault(item["type"], set()).add(orjson.loads(line)["id"])
+    return found

@@ -4,11 +4,10 @@ and the job framework: cancel half-way removes the files, close fails running jo
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
-import orjson
 import pytest
+from tests.bulk.support import exported_ids
 from tests.privacy.policy_support import DOCTOR_A, DOCTOR_B, SYSTEM, Clock, World
 
 from yilian.bulk.jobs import JobContext, JobManager
@@ -19,22 +18,8 @@ from yilian.store.base import Repository
 pytestmark = pytest.mark.anyio
 
 
-async def _export(world: World, jobs: JobManager, principal, path: str = "$export", query=()):  # type: ignore[no-untyped-def]
-    request = replace(world.request(principal, "GET", path, list(query)), headers={"prefer": "respond-async"})
-    response = await world.router.handle(request)
-    job_id = response.headers["Content-Location"].rsplit("=", 1)[1]
-    for _ in range(600):
-        job = await jobs.get(job_id)
-        assert job is not None
-        if not job.running:
-            break
-        await asyncio.sleep(0.05)
-    assert job.status == "completed", job.message
-    found: dict[str, set[str]] = {}
-    for item in job.output:
-        for line in jobs.file_path(job_id, item["url"]).read_bytes().splitlines():
-            found.setdefault(item["type"], set()).add(orjson.loads(line)["id"])
-    return found
+async def _export(world: World, principal, path: str = "$export", query=()):  # type: ignore[no-untyped-def]
+    return await exported_ids(world.router, world.request(principal, "GET", path, list(query)))
 
 
 async def test_export_sees_what_search_sees(repo: Repository, tmp_path: Path) -> None:
@@ -44,14 +29,14 @@ async def test_export_sees_what_search_sees(repo: Repository, tmp_path: Path) ->
     world.router = FhirRouter(repo, RouterSettings(jobs=jobs), policy=world.policy, audit=world.sink)
     try:
         for who in (DOCTOR_A, DOCTOR_B, SYSTEM):
-            got = await _export(world, jobs, who, query=[("_type", "Observation,Patient")])
+            got = await _export(world, who, query=[("_type", "Observation,Patient")])
             for rtype in ("Observation", "Patient"):
                 matches, _, _ = await world.ids(who, rtype)
                 assert got.get(rtype, set()) == matches, (who.subject, rtype)
         # clinic-a's doctor: own oa1, oa2 plus p1's ob1 through the Consent, never PSY ob2 or p2's ob3.
-        got = await _export(world, jobs, DOCTOR_A, query=[("_type", "Observation")])
+        got = await _export(world, DOCTOR_A, query=[("_type", "Observation")])
         assert got["Observation"] == {"oa1", "oa2", "ob1"}
-        patient_level = await _export(world, jobs, DOCTOR_A, "Patient/$export", [("_type", "Observation")])
+        patient_level = await _export(world, DOCTOR_A, "Patient/$export", [("_type", "Observation")])
         assert patient_level["Observation"] == (await world.ids(DOCTOR_A, "Observation"))[0]
     finally:
         await jobs.close()

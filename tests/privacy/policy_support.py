@@ -8,7 +8,8 @@ p1's records for treatment, except PSY, from a day ago to thirty days ahead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from yilian.privacy.policy import AlliancePolicy
 from yilian.router import FhirRequest, FhirResponse, FhirRouter
 from yilian.router.status import status_code
 from yilian.store.base import Repository, Scope
+from yilian.store.factory import open_repository
 
 ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -221,3 +223,16 @@ class World:
 
 def with_purpose(principal: Principal, purpose: str, reason: str | None = None) -> Principal:
     return replace(principal, purpose=purpose, break_glass_reason=reason)
+
+
+@asynccontextmanager
+async def opened_world(store_url: str, minutes: int = 60) -> AsyncIterator[World]:
+    """The loaded world on a fresh database (`minutes`: the break-the-glass window)."""
+    repository = open_repository(store_url)
+    await repository.open()
+    w = World(repository, Clock(), minutes=minutes)
+    await w.load()
+    try:
+        yield w
+    finally:
+        await repository.close()

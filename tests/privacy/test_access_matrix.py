@@ -13,21 +13,20 @@ includes, revincludes, chains, `_has`, history, vread, paging, `$everything` and
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-import orjson
 import pytest
+from tests.bulk.support import exported_ids
 from tests.privacy.policy_support import (
     DOCTOR_A,
     PATIENT_1,
     SYSTEM,
-    Clock,
     World,
     consent,
+    opened_world,
     user,
     with_purpose,
 )
@@ -39,7 +38,6 @@ from yilian.router import FhirRouter
 from yilian.router.settings import RouterSettings
 from yilian.router.status import status_code
 from yilian.store.base import Scope
-from yilian.store.factory import open_repository
 
 pytestmark = pytest.mark.anyio
 
@@ -142,17 +140,13 @@ def oracle(role: str, state: str, existing: frozenset[str]) -> Expected:
 
 @pytest.fixture
 async def world(store_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    repository = open_repository(store_url)
-    await repository.open()
-    w = World(repository, Clock())
-    await w.load()
-    jobs = JobManager(repository, tmp_path / "bulk")
-    w.router = FhirRouter(repository, RouterSettings(jobs=jobs), policy=w.policy, audit=w.sink)
-    try:
-        yield w
-    finally:
-        await jobs.close()
-        await repository.close()
+    async with opened_world(store_url) as w:
+        jobs = JobManager(w.repository, tmp_path / "bulk")
+        w.router = FhirRouter(w.repository, RouterSettings(jobs=jobs), policy=w.policy, audit=w.sink)
+        try:
+            yield w
+        finally:
+            await jobs.close()
 
 
 async def enter(w: World, state: str) -> frozenset[str]:
@@ -290,29 +284,11 @@ async def run_matrix(w: World, role: str, state: str, existing: frozenset[str]) 
 
 async def export(c: Checker, types: list[str]) -> dict[str, set[str]] | int:
     """The ids a system-level `$export` of `types` writes, per type (or the refusal status)."""
-    request = replace(
-        c.w.request(c.who, "GET", "$export", [("_type", ",".join(types))]),
-        headers={"prefer": "respond-async"},
-    )
+    request = c.w.request(c.who, "GET", "$export", [("_type", ",".join(types))])
     try:
-        response = await c.w.router.handle(request)
+        return await exported_ids(c.w.router, request)
     except OutcomeError as refused:
         return status_code(refused.kind)
-    jobs = c.w.router.settings.jobs
-    assert jobs is not None
-    job_id = response.headers["Content-Location"].rsplit("=", 1)[1]
-    for _ in range(600):
-        job = await jobs.get(job_id)
-        assert job is not None
-        if not job.running:
-            break
-        await asyncio.sleep(0.02)
-    assert job.status == "completed", job.message
-    found: dict[str, set[str]] = {}
-    for item in job.output:
-        for line in jobs.file_path(job_id, item["url"]).read_bytes().splitlines():
-            found.setdefault(item["type"], set()).add(orjson.loads(line)["id"])
-    return found
 
 
 async def walk(c: Checker, rtype: str) -> list[str]:

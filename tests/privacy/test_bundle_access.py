@@ -4,7 +4,6 @@ p1 and p2, clinic-a holds pa, the Consent c1 opens p1 less PSY to clinic-a for t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +14,6 @@ from tests.privacy.policy_support import (
     DOCTOR_B,
     PATIENT_1,
     SYSTEM,
-    Clock,
     World,
     obs,
     scopes,
@@ -27,23 +25,10 @@ from yilian.privacy.audit import AuditTrail, verify_chain
 from yilian.router import FhirRouter
 from yilian.router.status import status_code
 from yilian.store.base import DEFAULT_PARTITION, Scope
-from yilian.store.factory import open_repository
 
 pytestmark = pytest.mark.anyio
 
 RESEARCHER = user("researcher", purpose="research")
-
-
-@pytest.fixture
-async def world(store_url: str) -> AsyncIterator[World]:
-    repository = open_repository(store_url)
-    await repository.open()
-    w = World(repository, Clock())
-    await w.load()
-    try:
-        yield w
-    finally:
-        await repository.close()
 
 
 def get(url: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ the world these tests read)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,7 +13,6 @@ from tests.privacy.policy_support import (
     DOCTOR_B,
     PATIENT_1,
     SYSTEM,
-    Clock,
     World,
     consent,
     obs,
@@ -22,21 +20,7 @@ from tests.privacy.policy_support import (
     user,
 )
 
-from yilian.store.factory import open_repository
-
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def world(store_url: str) -> AsyncIterator[World]:
-    repository = open_repository(store_url)
-    await repository.open()
-    w = World(repository, Clock())
-    await w.load()
-    try:
-        yield w
-    finally:
-        await repository.close()
 
 
 # -- consent states × interactions -------------------------------------------------------------

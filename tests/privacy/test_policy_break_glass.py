@@ -7,24 +7,17 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from tests.privacy.policy_support import DOCTOR_A, NOW, Clock, World, user, with_purpose
+from tests.privacy.policy_support import DOCTOR_A, NOW, World, opened_world, user, with_purpose
 
 from yilian.privacy.break_glass import break_glass_report
-from yilian.store.factory import open_repository
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def world(store_url: str) -> AsyncIterator[World]:
-    repository = open_repository(store_url)
-    await repository.open()
-    w = World(repository, Clock(), minutes=30)
-    await w.load()
-    try:
+    async with opened_world(store_url, minutes=30) as w:
         yield w
-    finally:
-        await repository.close()
 
 
 async def test_emergency_needs_a_reason_and_a_role_that_may(world: World) -> None:
