@@ -41,10 +41,12 @@ test: lint typecheck importlint unit
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/audit_overhead.py
+	$(BIN)/python bench/worker_latency.py
 
 bench-quick: install
 	$(BIN)/python bench/run.py --quick
 	$(BIN)/python bench/audit_overhead.py --quick
+	$(BIN)/python bench/worker_latency.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -131,7 +131,11 @@ def serve(
     announce_auth(settings, console)
     settings = with_demo_keys(settings, create=False)
     announce_encryption(settings, console)
-    run_server(settings)
+    try:
+        run_server(settings)
+    except SettingsError as exc:
+        errors.print("[red]cannot serve:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
 
 
 def _check_auth(settings: Settings) -> None:

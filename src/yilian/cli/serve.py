@@ -5,17 +5,25 @@ worker processes that each import `app_from_environment` (an app factory) and bu
 app and repository from `YILIAN_*` environment variables, which `run_server` sets from the
 resolved settings before it starts them: connection pools and SQLite handles must not be
 shared across processes.
+
+With several workers the listening socket is bound here rather than by uvicorn: uvicorn binds it
+as `socket.socket(family)`, whose protocol number is 0, and asyncio switches Nagle's algorithm
+off (TCP_NODELAY) only on accepted sockets whose protocol is IPPROTO_TCP.  Every response is
+written as headers then body, so without TCP_NODELAY the body waited for the client's delayed
+ACK: about 40 ms a request at two workers against 1.5 ms at one.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
+from uvicorn.supervisors import Multiprocess
 
 from yilian.api import create_app
 from yilian.cli.audit_key import resolve_audit_key
@@ -29,6 +37,7 @@ __all__ = [
     "app_from_environment",
     "build_app",
     "check_auth",
+    "listening_socket",
     "run_server",
     "with_audit_key",
 ]
@@ -91,6 +100,23 @@ def app_from_environment() -> FastAPI:
     return build_app(load_settings())
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket the worker processes inherit, created with IPPROTO_TCP named so that
+    asyncio sets TCP_NODELAY on every connection it accepts (see the module docstring)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or --host"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(settings: Settings) -> None:
     """Serve until interrupted, recording to the audit trail unless it is switched off (the
     key is settled here, once, so worker processes inherit it through the environment)."""
@@ -102,7 +128,7 @@ def run_server(settings: Settings) -> None:
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         os.environ.pop("YILIAN_CONFIG", None)  # the environment now carries every setting
-        uvicorn.run(
+        config = uvicorn.Config(
             APP_FACTORY,
             factory=True,
             host=settings.host,
@@ -111,6 +137,13 @@ def run_server(settings: Settings) -> None:
             log_level=log_level,
             access_log=access_log,
         )
+        sock = listening_socket(settings.host, settings.port)
+        try:
+            Multiprocess(config, sockets=[sock]).run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sock.close()
         return
     uvicorn.run(
         build_app(settings),
