@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gzip
+import os
 import pstats
 import statistics
 import tempfile
@@ -40,7 +41,10 @@ from yilian.fhir.validation import validate_resource
 from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.indexing import insert_statements
 
-DATA = Path("/work/shared/data/synthea-r4-bundles")
+DATA = (
+    Path(os.environ.get("YILIAN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "synthea-r4-bundles"
+)
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BASE = "http://profile.local/fhir/clinic-a"
 

@@ -7,11 +7,11 @@ narrative; escapes; keys that look like urns; conditional references)."""
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from tests.conftest import SHARED_DATA
 
 from yilian.fhir.bundle import (
     ReferenceMap,
@@ -24,7 +24,7 @@ from yilian.fhir.bundle import (
     rewrite_references,
 )
 
-SYNTHEA = Path("/work/shared/data/synthea-r4-bundles")
+SYNTHEA = SHARED_DATA / "synthea-r4-bundles"
 
 
 def _check(resource: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
