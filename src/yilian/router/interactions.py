@@ -25,11 +25,18 @@ _SUMMARY_MODES = ("true", "false", "text", "data")
 
 def _fresh(resource: dict[str, Any]) -> dict[str, Any]:
     """The body as the store should receive it: without the client's id (the server assigns
-    one on create) and without version metadata (the server sets it)."""
+    one on create) and without version metadata (the server sets it).  Called after the body
+    was validated as sent: a resource exported from another server carries that server's
+    versionId and lastUpdated, and a `meta` left empty once they are set aside is dropped, not
+    kept as `{}` (which breaks ele-1)."""
     out = {k: v for k, v in resource.items() if k != "id"}
     meta = out.get("meta")
     if isinstance(meta, dict):
-        out["meta"] = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+        rest = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+        if rest:
+            out["meta"] = rest
+        else:
+            del out["meta"]
     return out
 
 
@@ -39,8 +46,9 @@ async def create(
     """POST Type: store a new resource (any id in the body is ignored, as R4 requires); with
     If-None-Exist, return the single existing match instead (200) or 412 for several."""
     request = ctx.request
-    resource = _fresh(check_resource(request.body, resource_type))
-    validate_or_raise(resource, ctx.settings.validate)
+    sent = check_resource(request.body, resource_type)
+    validate_or_raise(sent, ctx.settings.validate)
+    resource = _fresh(sent)
     condition = if_none_exist(request.headers)
     if condition is not None:
         conditions = criteria_from_text(resource_type, condition, "If-None-Exist")
