@@ -17,8 +17,11 @@ from tests.serving import auth_headers, running_server
 BUNDLE_LIMIT = int(os.environ.get("YILIAN_SYNTHEA_BUNDLES", "100"))
 
 
-def _load(base: str, corpus: Any) -> dict[str, str]:
+def _load(base: str, corpus: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Every bundle, by transaction; returns fullUrl -> `Type/id` and fullUrl -> the instant
+    the server says it stored the resource at (`response.lastModified`)."""
     ids: dict[str, str] = {}
+    stamps: dict[str, str] = {}
     with httpx.Client(timeout=300, headers=auth_headers()) as client:
         synthea = corpus.bundles[:-1]
         for i, bundle in enumerate(synthea):
@@ -32,6 +35,7 @@ def _load(base: str, corpus: Any) -> dict[str, str]:
                 location = result["response"]["location"]
                 rtype, rid = location.split("/")[:2]
                 ids[entry["fullUrl"]] = f"{rtype}/{rid}"
+                stamps[entry["fullUrl"]] = result["response"]["lastModified"]
         # The supplementary bundle refers to patients loaded above by their server ids.
         patients = [u for u in ids if ids[u].startswith("Patient/")]
         extra = supplementary_bundle(patients)
@@ -45,10 +49,11 @@ def _load(base: str, corpus: Any) -> dict[str, str]:
         for entry, result in zip(extra["entry"], response.json()["entry"], strict=True):
             rtype, rid = result["response"]["location"].split("/")[:2]
             ids[entry["fullUrl"]] = f"{rtype}/{rid}"
-    return ids
+            stamps[entry["fullUrl"]] = result["response"]["lastModified"]
+    return ids, stamps
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def synthea_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -65,7 +70,8 @@ def synthea_server(
     corpus = load_corpus(Path(SHARED_DATA) / "synthea-r4-bundles", limit=BUNDLE_LIMIT)
     institutions = [("hospital-a", "Synthea Hospital A"), ("clinic-b", "Synthea Clinic B")]
     with running_server(url, institutions=institutions) as base:
-        loaded = Loaded(base, corpus, _load(base, corpus))
+        ids, stamps = _load(base, corpus)
+        loaded = Loaded(base, corpus, ids, stamps)
         loaded.client.headers.update(auth_headers())
         yield loaded
         loaded.client.close()

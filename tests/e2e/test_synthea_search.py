@@ -26,11 +26,15 @@ TAG = "https://smarthealthit.org/tags|synthea-5-2019"
 class Loaded:
     """A running server holding the corpus, and the map from bundle fullUrl to server id."""
 
-    def __init__(self, base: str, corpus: Corpus, ids: dict[str, str]) -> None:
+    def __init__(self, base: str, corpus: Corpus, ids: dict[str, str], stamps: dict[str, str]) -> None:
         self.base = base
         self.corpus = corpus
         self.ids = ids  # urn:uuid:... -> "Type/id"
+        self.last_updated = stamps  # urn:uuid:... -> meta.lastUpdated the server reported
         self.client = httpx.Client(timeout=120)
+
+    def __repr__(self) -> str:
+        return f"Loaded({self.base}, {len(self.ids)} resources)"
 
     def expect(self, urls: set[str]) -> set[str]:
         return {self.ids[u] for u in urls}

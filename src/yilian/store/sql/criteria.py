@@ -259,8 +259,10 @@ class ConditionCompiler:
         )
 
     def _values(self, c: Criterion, col: Column) -> Sql:
-        """The criterion's values ORed, over the index row's columns as `col` names them."""
-        return Sql.any_of(self._value(c, v, col) for v in c.values)
+        """The criterion's values ORed, over the index row's columns as `col` names them, in
+        parentheses: callers append this after `param = ? AND`, and without them
+        `param = ? AND (a) OR (b)` lets `b` match rows of every parameter."""
+        return Sql.any_of(self._value(c, v, col) for v in c.values).wrap("(", ")")
 
     def _resource_column(
         self, c: Criterion, missing: MissingQuery | None, one: Callable[[QueryValue], Sql]
