@@ -9,7 +9,8 @@ It reads `profiles-resources.json`, `profiles-types.json` and `valuesets.json` a
 `src/yilian/fhir/definitions/structures.json`:
 
 - `primitives`: each R4 primitive type and the regex its StructureDefinition declares for
-  `value` (http://hl7.org/fhir/R4/datatypes.html#primitive).
+  `value` (http://hl7.org/fhir/R4/datatypes.html#primitive), as written: an XML Schema
+  regex, which the validator translates for Python (`yilian.fhir.validation.xsdregex`).
 - `structures`: every concrete resource type, every complex datatype, and every nested
   element that has children (BackboneElements such as `Patient.contact`, `Element`-typed
   groups such as `Timing.repeat`), keyed by path.  Each maps element name to

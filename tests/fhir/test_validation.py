@@ -227,7 +227,7 @@ def ext(**value: Any) -> list[dict[str, Any]]:
         ),
         (patient(active="yes"), "Patient.active", IssueType.STRUCTURE),
         (patient(name=[{"family": ""}]), "Patient.name[0].family", IssueType.INVARIANT),
-        (patient(name=[{"family": "   "}]), "Patient.name[0].family", IssueType.INVARIANT),
+        (patient(language="   "), "Patient.language", IssueType.INVARIANT),
         (patient(extension=ext(valueMarkdown="")), "Patient.extension[0].valueMarkdown", IssueType.INVARIANT),
     ],
 )

@@ -3,9 +3,11 @@
 Each primitive type (http://hl7.org/fhir/R4/datatypes.html#primitive) has a JSON
 representation (http://hl7.org/fhir/R4/json.html#primitive): `boolean` is a JSON boolean,
 `integer`, `positiveInt`, `unsignedInt` and `decimal` are JSON numbers, everything else is a
-JSON string matching the regex the type's StructureDefinition declares.  The regexes come
-from the structure table and are compiled once, when this module's `PrimitiveCheckers` is
-built; a check is one dict lookup and one `fullmatch`.
+JSON string matching the regex the type's StructureDefinition declares.  Those regexes are
+XML Schema regular expressions, whose `\\s` is XML whitespace only (a no-break space or an
+ideographic space is ordinary text to them), so they go through `xsdregex` before being
+compiled, once, when this module's `PrimitiveCheckers` is built; a check is one dict lookup
+and one `fullmatch`.  Whitespace means XML whitespace everywhere here for the same reason.
 
 A check returns None when the value is valid, else a `Finding` (severity, issue code and a
 diagnostic); the validator adds the location.
@@ -19,8 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from yilian.fhir.outcome import IssueSeverity, IssueType
+from yilian.fhir.validation.xsdregex import XSD_SPACE, compile_xsd, is_xsd_space
 
-__all__ = ["Finding", "PrimitiveCheck", "PrimitiveCheckers", "json_type_name"]
+__all__ = ["Finding", "PrimitiveCheck", "PrimitiveCheckers", "is_base64", "json_type_name"]
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -29,10 +32,7 @@ MAX_STRING = 1024 * 1024
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _NUMBER_TYPES = frozenset({"integer", "positiveInt", "unsignedInt", "decimal"})
-# The R4 base64Binary regex, (\s*([0-9a-zA-Z\+/=]){4}\s*)+, backtracks exponentially on a
-# long near-miss (30 groups and a stray character take minutes), so it is checked in linear
-# time instead: without whitespace, base64 characters in groups of four.
-_BASE64 = re.compile(r"[0-9a-zA-Z+/=]+")
+_BASE64_TEXT = compile_xsd(r"[0-9a-zA-Z\+/=\s]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class PrimitiveCheckers:
             elif code in _NUMBER_TYPES:
                 self._checks[code] = self._number(code)
             else:
-                self._checks[code] = self._string(code, re.compile(pattern) if pattern else None)
+                self._checks[code] = self._string(code, compile_xsd(pattern) if pattern else None)
 
     def get(self, code: str) -> PrimitiveCheck | None:
         """The check for a primitive type code, or None when `code` is not primitive."""
@@ -110,8 +110,7 @@ class PrimitiveCheckers:
     def _base64(value: object) -> Finding | None:
         if not isinstance(value, str):
             return _wrong_json("string", "base64Binary", value)
-        packed = "".join(value.split())
-        if not packed or len(packed) % 4 or _BASE64.fullmatch(packed) is None:
+        if not is_base64(value):
             return Finding(IssueType.VALUE, f"{_clip(value)!r} is not a valid base64Binary")
         return None
 
@@ -146,19 +145,27 @@ class PrimitiveCheckers:
         def check(value: object) -> Finding | None:
             if not isinstance(value, str):
                 return _wrong_json("string", code, value)
-            if not value or value.isspace():
-                # http://hl7.org/fhir/R4/json.html: a value is never empty or whitespace only.
-                return Finding(IssueType.INVARIANT, f"a {code} must not be empty or only whitespace")
+            if not value:
+                # http://hl7.org/fhir/R4/json.html: a value is never empty.
+                return Finding(IssueType.INVARIANT, f"a {code} must not be empty")
+            if not free_text and is_xsd_space(value):
+                return Finding(IssueType.INVARIANT, f"a {code} must not be only whitespace")
             if free_text and len(value) > MAX_STRING:
                 return Finding(IssueType.TOO_LONG, f"a {code} must not exceed 1 MB")
             if fullmatch is not None and fullmatch(value) is None:
                 return Finding(IssueType.VALUE, f"{_clip(value)!r} is not a valid {code}")
-            if is_xhtml and not value.lstrip().startswith("<div"):
+            if is_xhtml and not value.lstrip(XSD_SPACE).startswith("<div"):
                 return Finding(IssueType.VALUE, "Narrative.div must be an xhtml <div> element (txt-1)")
             if dated and not _calendar_ok(value):
                 return Finding(IssueType.VALUE, f"{_clip(value)!r} is not a valid {code} (no such day)")
             if free_text:
-                if value[0].isspace() or value[-1].isspace():
+                # http://hl7.org/fhir/R4/datatypes.html#string: leading and trailing whitespace
+                # is allowed, and strings SHOULD contain non-whitespace content: warnings only.
+                if is_xsd_space(value):
+                    return Finding(
+                        IssueType.VALUE, f"a {code} should not be only whitespace", IssueSeverity.WARNING
+                    )
+                if value[0] in XSD_SPACE or value[-1] in XSD_SPACE:
                     return Finding(
                         IssueType.VALUE,
                         f"a {code} should not have leading or trailing whitespace",
@@ -173,6 +180,20 @@ class PrimitiveCheckers:
             return None
 
         return check
+
+
+def is_base64(value: str) -> bool:
+    """Whether the R4 base64Binary regex, `(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+`, matches `value`.
+
+    The regex itself backtracks exponentially on a long near-miss (whitespace between two
+    groups can go to either group's `\\s*`: forty groups and a stray character take minutes),
+    so the same language is checked in linear time: base64 characters and XML whitespace only,
+    the whitespace falling between groups of four.
+    """
+    if _BASE64_TEXT.fullmatch(value) is None:
+        return False
+    runs = value.split()  # only XML whitespace is left to split on, and str.split is fast
+    return bool(runs) and all(len(run) % 4 == 0 for run in runs)
 
 
 def _clip(value: str) -> str:

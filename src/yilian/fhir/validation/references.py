@@ -22,14 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yilian.fhir.outcome import Issue, IssueSeverity, IssueType
+from yilian.fhir.validation.xsdregex import is_xsd_space, translate
 
 __all__ = ["ContainerScope", "check_reference", "contained_ids"]
 
 _ID = r"[A-Za-z0-9\-\.]{1,64}"
 _RELATIVE = re.compile(rf"([A-Z][A-Za-z]+)/({_ID})(?:/_history/{_ID})?")
 _ABSOLUTE_TAIL = re.compile(rf"/([A-Z][A-Za-z]+)/({_ID})(?:/_history/{_ID})?$")
-_CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+# Reference.reference is a string; "not whitespace" here is what the R4 uri regex \S* means
+# (XML Schema: anything but space, tab, newline, carriage return), so a conditional reference
+# may carry a search value with a no-break or ideographic space, as the search itself may.
+_NOT_SPACE = translate(r"\S")
+_CONDITIONAL = re.compile(rf"([A-Z][A-Za-z]+)\?{_NOT_SPACE}+")
+_SCHEME = re.compile(rf"[A-Za-z][A-Za-z0-9+.\-]*:{_NOT_SPACE}+")
 _UUID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 
@@ -71,7 +76,7 @@ def check_reference(
 ) -> None:
     """Append issues for one Reference object at `path` (its own fields are already checked)."""
     value = ref.get("reference")
-    if isinstance(value, str) and value and not value.isspace():
+    if isinstance(value, str) and value and not is_xsd_space(value):
         found = _referenced_type(value, path, scope, resource_types, issues)
         if found and targets and found not in targets:
             issues.append(
