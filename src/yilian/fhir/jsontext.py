@@ -25,16 +25,13 @@ __all__ = ["DecimalText", "dumps", "keeps_text", "loads"]
 # What a number that a float writes differently must show in the text: a fraction ending
 # in 0 (other than `X.0`, which orjson writes as it is), 16 or more digits (8 after the
 # point or 9 before it), a magnitude under 1e-5 (`0.00000...`), or an exponent.  Each
-# pattern starts with a literal byte, so `re` skips to it at C speed.
+# pattern starts with a literal byte, so `re` skips to it at C speed.  A match may lie
+# inside a string (`"ratio 1.50, ..."`); that only costs a careful parse.
 _POINT = re.compile(rb"\.(?:[0-9]+0[\s,}\]]|[0-9]{8}|00000|(?<=[0-9]{9}\.))")
 _EXPONENTS = (
     re.compile(rb"e(?<=[0-9]e)[-+]?[0-9]+[\s,}\]]"),
     re.compile(rb"E(?<=[0-9]E)[-+]?[0-9]+[\s,}\]]"),
 )
-# A number with a fraction or an exponent where JSON puts values (after `:`, `,` or `[`,
-# before `,`, `}` or `]`, whitespace allowed).  Inside a string this may match too; that
-# only costs a careful parse.
-_NUMBER = re.compile(rb"[:,\[]\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)\s*(?=[,}\]]|$)")
 
 
 class DecimalText(float):
@@ -70,18 +67,16 @@ def keeps_text(text: str) -> bool:
 
 
 def _needs_text(raw: bytes) -> bool:
-    """Whether `raw` may hold a number that a float would write differently."""
-    if _POINT.search(raw) is None and not any(e.search(raw) for e in _EXPONENTS):
-        return False
-    for match in _NUMBER.finditer(raw):
-        token = match[1]
-        if (b"." in token or b"e" in token or b"E" in token) and not keeps_text(token.decode()):
-            return True
-    return False
+    """Whether `raw` may hold a number that a float would write differently (the careful
+    parse then decides number by number)."""
+    return _POINT.search(raw) is not None or any(e.search(raw) for e in _EXPONENTS)
 
 
 def _parse_float(text: str) -> float:
     return float(text) if keeps_text(text) else DecimalText(text)
+
+
+_CAREFUL = json.JSONDecoder(parse_float=_parse_float)
 
 
 def loads(data: bytes | str) -> Any:
@@ -94,7 +89,7 @@ def loads(data: bytes | str) -> Any:
     raw = data.encode() if isinstance(data, str) else data
     if orjson.dumps(parsed) == raw or not _needs_text(raw):
         return parsed
-    return json.loads(raw, parse_float=_parse_float)
+    return _CAREFUL.decode(data if isinstance(data, str) else data.decode())
 
 
 def _default(value: Any) -> Any:
