@@ -42,11 +42,13 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/audit_overhead.py
 	$(BIN)/python bench/worker_latency.py
+	$(BIN)/python bench/decimal_cost.py
 
 bench-quick: install
 	$(BIN)/python bench/run.py --quick
 	$(BIN)/python bench/audit_overhead.py --quick
 	$(BIN)/python bench/worker_latency.py --quick
+	$(BIN)/python bench/decimal_cost.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -13,7 +13,8 @@ Every check here happens before the router sees the request, and each failure is
 * encoding: UTF-8 only (400 naming the byte offset);
 * nesting: counted on the raw bytes before parsing, so ten thousand nested arrays are refused
   without any parser recursing into them (400);
-* syntax: orjson; a malformed document is a 400 naming line, column and character offset.
+* syntax: orjson; a malformed document is a 400 naming line, column and character offset;
+  decimals keep the text they were sent in (`fhir.jsontext`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 
 __all__ = ["BodyLimits", "ParsedBody", "check_depth", "parse_body", "parse_json", "read_limited"]
@@ -110,7 +112,7 @@ def parse_body(
 
 
 def parse_json(raw: bytes, max_depth: int) -> Any:
-    """UTF-8 check, depth check, then orjson; each failure a 400 that says where."""
+    """UTF-8 check, depth check, then orjson (`jsontext`); each failure a 400 that says where."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # a UTF-8 byte-order mark is harmless; JSON parsers reject it
     try:
@@ -124,7 +126,7 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
         ) from None
     check_depth(raw, max_depth)
     try:
-        return orjson.loads(text)
+        return jsontext.loads(text)
     except orjson.JSONDecodeError as exc:
         raise OutcomeError(
             Outcome.BAD_REQUEST,

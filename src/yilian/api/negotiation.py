@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 
 __all__ = ["FHIR_JSON", "Rendering", "negotiate", "render_json"]
@@ -42,8 +43,9 @@ class Rendering:
 
 
 def render_json(body: Any, *, pretty: bool = False) -> bytes:
-    """Serialise a FHIR JSON body with orjson (two-space indent when `_pretty=true`)."""
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
+    """Serialise a FHIR JSON body with orjson (two-space indent when `_pretty=true`), decimals
+    as they were written (`fhir.jsontext`)."""
+    return jsontext.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
 def negotiate(query: Sequence[tuple[str, str]], headers: Mapping[str, str]) -> Rendering:

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import parse_qsl
 
-import orjson
-
 from yilian.bulk.jobs import JobContext, JobRunner
+from yilian.fhir import jsontext
 from yilian.fhir.definitions.compartments import patient_compartment
 from yilian.fhir.definitions.structures import structures
 from yilian.fhir.outcome import OutcomeError
@@ -178,7 +177,7 @@ def group_members(group: dict[str, Any]) -> frozenset[str]:
 def _line(content: bytes) -> bytes:
     """One NDJSON line: the stored JSON, re-serialised only if it spans lines."""
     if b"\n" in content or b"\r" in content:
-        content = orjson.dumps(orjson.loads(content))
+        content = jsontext.dumps(jsontext.loads(content))
     return content + b"\n"
 
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 
 __all__ = [
@@ -101,7 +102,7 @@ def _patch_body(resource: Any, where: str) -> Any:
             f"{where}.resource",
         )
     try:
-        return orjson.loads(base64.b64decode(str(resource.get("data", "")), validate=True))
+        return jsontext.loads(base64.b64decode(str(resource.get("data", "")), validate=True))
     except (binascii.Error, ValueError) as exc:
         raise _bad(f"{where}: Binary.data is not base64 JSON: {exc}", f"{where}.resource.data") from exc
 
@@ -285,7 +286,7 @@ def encode(resource: Mapping[str, Any]) -> bytes | None:
     """`resource` as compact JSON for the fast path, or None when orjson cannot write it
     (an integer beyond 64 bits, a non-string key): the tree walks handle those."""
     try:
-        return orjson.dumps(resource)
+        return jsontext.dumps(resource)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return None
 
@@ -359,7 +360,7 @@ class ReferenceMap:
             raw = _URNS.sub(self._replace_urn, raw)
             if b'"div":"' in raw:
                 raw = _DIVS.sub(self._replace_div, raw)
-        out: dict[str, Any] = orjson.loads(raw)
+        out: dict[str, Any] = jsontext.loads(raw)
         if _LOCAL[0] in raw or _LOCAL[1] in raw:
             return out, _local_references_walk(out)
         return out, set()

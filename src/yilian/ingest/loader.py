@@ -43,6 +43,7 @@ from typing import Any, Literal, NamedTuple
 import anyio.to_thread
 import orjson
 
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueSeverity, IssueType, Outcome, OutcomeError
 from yilian.fhir.validation import validate_resource
 from yilian.ingest.records import DEFAULT_MAX_LINE_BYTES, Line, Problem, Record, read_file
@@ -169,7 +170,7 @@ def _check(record: Record, partition: str, validate: bool) -> Record | Problem:
 
 def content_id(partition: str, resource: dict[str, Any]) -> str:
     """The id of an id-less resource: stable for the same content in the same partition."""
-    canonical = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    canonical = jsontext.dumps(resource, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(partition.encode() + b"\x00" + canonical).digest()
     return str(uuid.UUID(bytes=digest[:16], version=5))
 

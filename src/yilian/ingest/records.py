@@ -28,6 +28,7 @@ from typing import IO, Any, Literal, cast
 
 import orjson
 
+from yilian.fhir import jsontext
 from yilian.fhir.bundle import rewrite_references
 from yilian.fhir.definitions.structures import structures
 from yilian.fhir.outcome import Issue, IssueType, operation_outcome
@@ -246,7 +247,7 @@ def _parse_line(
     text: bytes, complete: bool, source: str, number: int, expected: str | None, offset: int
 ) -> Record | Problem:
     try:
-        value = orjson.loads(text)
+        value = jsontext.loads(text)
     except orjson.JSONDecodeError as exc:
         if not complete:
             message = f"the file ends in the middle of a resource (truncated?): {exc}"
@@ -282,7 +283,7 @@ def _json_document(
         )
         return
     try:
-        value = orjson.loads(data)
+        value = jsontext.loads(data)
     except orjson.JSONDecodeError as exc:
         yield Problem.of(source, 0, f"the file is not JSON: {exc}", IssueType.STRUCTURE, offset=raw.tell())
         return

@@ -44,6 +44,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.fhir.search.model import (
     ChainCriterion,
@@ -130,7 +131,7 @@ class IdentifierCodec:
             return None
         for site in sites:
             site.holder["value"] = self._encrypt(copy, site.path, str(site.holder["value"]))
-        return orjson.dumps(copy)
+        return jsontext.dumps(copy)
 
     def index_values(self, body: dict[str, Any], values: list[IndexValue]) -> list[IndexValue]:
         if body.get("resourceType") not in self.resource_types:
@@ -165,14 +166,14 @@ class IdentifierCodec:
     def decode(self, resource_type: str, content: bytes) -> bytes:
         if resource_type not in self.resource_types or _ENVELOPE_BYTES not in content:
             return content
-        body = orjson.loads(content)
+        body = jsontext.loads(content)
         changed = False
         for site in self._sites(body):
             value = site.holder["value"]
             if isinstance(value, str) and value.startswith(ENVELOPE_PREFIX):
                 site.holder["value"] = self._decrypt(body, site.path, value)
                 changed = True
-        return orjson.dumps(body) if changed else content
+        return jsontext.dumps(body) if changed else content
 
     def stale(self, resource_type: str, content: bytes) -> bool:
         """Whether `content` holds a protected value in plaintext or under a key other than

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.fhir.search.model import Condition, SearchRequest
 from yilian.store.audit_log import (
@@ -50,6 +51,8 @@ __all__ = [
     "conditional_update",
     "same_content",
 ]
+
+_SORTED = orjson.OPT_SORT_KEYS
 
 DEFAULT_PARTITION = "default"
 """The partition that writes through the alliance-wide base `/fhir/` land in."""
@@ -120,7 +123,7 @@ class StoredResource:
     deleted: bool = False
 
     def json(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = orjson.loads(self.content)
+        loaded: dict[str, Any] = jsontext.loads(self.content)
         return loaded
 
     @property
@@ -197,8 +200,16 @@ class LoadedResource:
 
 def same_content(incoming: dict[str, Any], stored: dict[str, Any]) -> bool:
     """Whether two versions of a resource say the same thing: equal JSON once
-    `meta.versionId` and `meta.lastUpdated` (which the server sets) are set aside."""
-    return _comparable(incoming) == _comparable(stored)
+    `meta.versionId` and `meta.lastUpdated` (which the server sets) are set aside.  Numbers
+    are the same only as written the same: `1.50` and `1.5` are equal floats but different
+    decimals (http://hl7.org/fhir/R4/datatypes.html#decimal)."""
+    left, right = _comparable(incoming), _comparable(stored)
+    if left != right:
+        return False
+    try:
+        return jsontext.dumps(left, _SORTED) == jsontext.dumps(right, _SORTED)
+    except TypeError:  # beyond what orjson writes (an integer over 64 bits): equal as parsed
+        return True
 
 
 def _comparable(resource: dict[str, Any]) -> dict[str, Any]:

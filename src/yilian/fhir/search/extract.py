@@ -22,6 +22,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from yilian.fhir.definitions import SearchParameterDef, registry
+from yilian.fhir.jsontext import DecimalText
 from yilian.fhir.search.dates import date_range
 from yilian.fhir.search.model import (
     DATE_MAX,
@@ -45,7 +46,7 @@ from yilian.fhir.search.pathexpr import (
     top_level_names,
     uses_resource,
 )
-from yilian.fhir.search.precision import number_range
+from yilian.fhir.search.precision import decimal_range, number_range
 
 __all__ = ["index_values", "values_for"]
 
@@ -279,10 +280,21 @@ def _dict_bounds(item: dict[str, Any]) -> tuple[str, str] | None:
 
 def _number_bounds(value: Any) -> tuple[float, float] | None:
     kind = type(value)
+    if kind is DecimalText:  # the precision its text was written with (`1.50`, `1.0e2`)
+        return _cached_text_range(value.text)
     if kind is not int and kind is not float:
-        # bool is not a number here; int/float subclasses are not JSON
+        # bool is not a number here; other int/float subclasses are not JSON
         return None
     return _cached_number_range(value)
+
+
+@lru_cache(maxsize=_CACHE)
+def _cached_text_range(text: str) -> tuple[float, float] | None:
+    try:
+        _, low, high = decimal_range(text)
+    except ValueError:  # not finite
+        return None
+    return low, high
 
 
 @lru_cache(maxsize=_CACHE, typed=True)  # typed: 1 and 1.0 have different precisions

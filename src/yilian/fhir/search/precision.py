@@ -3,8 +3,9 @@
 http://hl7.org/fhir/R4/search.html#number: "the precision of the search value is
 significant": `100` matches anything in `[99.5, 100.5)`, `100.00` anything in
 `[99.995, 100.005)`, and `1e2` anything in `[50, 150)`.  Both sides use the same rule: the
-parser on the text the client wrote, the extractor on the shortest text that reproduces the
-JSON number (JSON parsing has already dropped trailing zeros, so `1.50` is indexed as `1.5`).
+parser on the text the client wrote, the extractor on the text the resource holds (a number
+a float would write differently, such as `1.50`, keeps its text: `fhir.jsontext`; any other is
+the shortest text that reproduces it).
 The model treats the ranges as inclusive at both ends.
 """
 

@@ -35,8 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import LoadedResource, Scope, refused_message, same_content
 from yilian.store.codec import ResourceCodec
@@ -114,7 +113,7 @@ def _onto_existing(
     row_id, version, stored_partition, deleted, content = row
     if not scope.allows(stored_partition):
         return LoadedResource(rtype, rid, "refused", message=refused_message(rtype, rid))
-    incoming: dict[str, Any] = orjson.loads(resource) if isinstance(resource, bytes) else resource
+    incoming: dict[str, Any] = jsontext.loads(resource) if isinstance(resource, bytes) else resource
     if not deleted and same_content(incoming, _plain(session, rtype, content)):
         return LoadedResource(rtype, rid, "unchanged", version)
     statements += _new_version(session, incoming, rtype, rid, row_id, version + 1, stored_partition)
@@ -158,7 +157,7 @@ def _plain(session: SqlSession, resource_type: str, content: bytes) -> dict[str,
     codec = session._codec
     if codec.active and resource_type in codec.resource_types:
         content = codec.decode(resource_type, content)
-    loaded: dict[str, Any] = orjson.loads(content)
+    loaded: dict[str, Any] = jsontext.loads(content)
     return loaded
 
 

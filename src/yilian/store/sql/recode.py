@@ -18,8 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from yilian.fhir import jsontext
 from yilian.store.codec import ResourceCodec
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
@@ -109,9 +108,9 @@ async def _current_pass(
                 stale = codec.stale(res_type, content)
                 if not (stale or reindex):
                     continue
-                body = orjson.loads(codec.decode(res_type, content))
+                body = jsontext.loads(codec.decode(res_type, content))
                 if stale:
-                    stored = codec.encode(body) or orjson.dumps(body)
+                    stored = codec.encode(body) or jsontext.dumps(body)
                     statements.append(
                         ("UPDATE resource SET content = ? WHERE rid = ?", [(d.content_param(stored), rid)])
                     )
@@ -164,8 +163,8 @@ async def _history_pass(
             for rid, version, res_type, raw in rows:
                 content = _bytes(raw)
                 if codec.stale(res_type, content):
-                    body = orjson.loads(codec.decode(res_type, content))
-                    stored = codec.encode(body) or orjson.dumps(body)
+                    body = jsontext.loads(codec.decode(res_type, content))
+                    stored = codec.encode(body) or jsontext.dumps(body)
                     updates.append((d.content_param(stored), rid, version))
             if updates:
                 await conn.batch(

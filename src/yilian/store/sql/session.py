@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
-
+from yilian.fhir import jsontext
 from yilian.fhir.outcome import OutcomeError
 from yilian.fhir.search.model import Condition, IndexValue, SearchRequest
 from yilian.store.audit_log import AuditPage, AuditQuery
@@ -445,4 +444,4 @@ def _stamp(
     for name, value in resource.items():
         if name not in body:
             body[name] = value
-    return body, orjson.dumps(body)
+    return body, jsontext.dumps(body)
