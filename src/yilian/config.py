@@ -81,6 +81,7 @@ class Settings:
     auth_dev_issuer: bool = False  # trust the built-in development issuer (`yilian token`)
     dev_issuer_key_path: str = "./yilian-dev-issuer.pem"
     token_leeway_seconds: int = 30  # clock skew tolerated on exp / nbf / iat
+    consent_lapse_days: int = 0  # days an open-ended Consent grants from its dateTime; 0: until revoked
 
     # --- audit trail (issue 3, audit): see yilian.privacy.audit ---
     audit_signing_key: str = ""  # HMAC key of the signed checkpoints; empty: no audit trail
@@ -266,6 +267,8 @@ def _check(s: Settings) -> None:
     positive("audit_checkpoint_seconds", s.audit_checkpoint_seconds)
     if s.audit not in ("on", "off"):
         raise SettingsError(f"audit must be 'on' or 'off', not {s.audit!r}")
+    if s.consent_lapse_days < 0:
+        raise SettingsError(f"consent_lapse_days must be 0 (off) or more, not {s.consent_lapse_days}")
     _check_auth(s)
 
 

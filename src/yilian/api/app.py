@@ -98,7 +98,9 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     auth = authenticator_for(settings)
     # With authentication on, the alliance policy decides every interaction (roles, scopes,
     # institutions, consent, break-the-glass); off, only the partition of the base counts.
-    policy: AccessPolicy = AlliancePolicy() if auth.enabled else PartitionPolicy()
+    policy: AccessPolicy = (
+        AlliancePolicy(consent_lapse_days=settings.consent_lapse_days) if auth.enabled else PartitionPolicy()
+    )
     router = FhirRouter(
         repository,
         RouterSettings(

@@ -16,19 +16,26 @@ for the purposes it names, while `provision.period` contains the current time:
   their `class` codes become excluded labels, except classes of the system
   http://hl7.org/fhir/resource-types, which exclude whole resource types.
 
+A Consent whose period has no end (or that has no period) is in force until it is revoked,
+as FHIR reads it; an alliance whose rules make consents lapse sets `consent_lapse_days`, and
+such a Consent then grants for that many days from its `dateTime` (or its period's start, or
+when it was recorded), while one with an end keeps the end it names.
+
 What yilian cannot enforce it refuses when the Consent is written (`check_consent`, called
-by the router before every write), so a stored Consent never means more than it says: no
-end to the period or a malformed period (`Consent.provision.period`), a permit narrowed by
+by the router before every write), so a stored Consent never means more than it says: a
+malformed period (`Consent.provision.period`), a permit narrowed by
 `securityLabel`/`class`/`data`/`dataPeriod` (allow-lists), or a deny narrowed by `data` or
 `dataPeriod`.  Consents are read afresh on every request through the repository, so a
-revocation (status inactive, deletion, or an ended period) holds on the next request.
+revocation (status inactive, deletion, or an ended period) holds on the next request.  A
+patient-privacy Consent without a provision is stored and grants nothing (it names no
+purpose).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -66,6 +73,8 @@ PURPOSE_OF_USE: dict[str, tuple[str, ...]] = {
 _KEY_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 _PAGE = 500
 _PERIOD = "Consent.provision.period"
+_EARLIEST = "0001-01-01T00:00:00.000000"
+_OPEN_END = "9999-12-31T23:59:59.999999"
 
 
 def key_of(moment: datetime) -> str:
@@ -97,24 +106,41 @@ def _is_privacy(resource: dict[str, Any]) -> bool:
     return any(isinstance(c, dict) and c.get("code") == "patient-privacy" for c in codings)
 
 
-def _period(provision: dict[str, Any]) -> tuple[str, str] | None:
-    """`provision.period` as (low of start, high of end); None when there is no end."""
+def _period(provision: dict[str, Any]) -> tuple[str, str, bool]:
+    """`provision.period` as (low of start, high of end, whether it names an end); no period
+    or no end runs to the end of time."""
     period = provision.get("period")
     if period is None:
-        return None
+        return _EARLIEST, _OPEN_END, False
     if not isinstance(period, dict):
         raise OutcomeError.invalid(f"{_PERIOD} must be a Period", [_PERIOD])
     start, end = period.get("start"), period.get("end")
     try:
-        low = date_range(start)[0] if start is not None else "0001-01-01T00:00:00.000000"
-        if end is None:
-            return None
-        high = date_range(end)[1]
+        low = date_range(start)[0] if start is not None else _EARLIEST
+        high = date_range(end)[1] if end is not None else _OPEN_END
     except (ValueError, TypeError, AttributeError) as exc:
         raise OutcomeError.invalid(f"{_PERIOD} is malformed: {exc}", [_PERIOD]) from exc
     if high < low:
         raise _unprocessable(f"{_PERIOD} ends before it starts", _PERIOD)
-    return low, high
+    return low, high, end is not None
+
+
+def _lapses_at(resource: dict[str, Any], low: str, days: int) -> str:
+    """Where a Consent without an end stops granting under `consent_lapse_days`: `days` after
+    it was given (`dateTime`), else after its period starts, else after it was recorded."""
+    meta = resource.get("meta")
+    recorded = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    start = _key(resource.get("dateTime")) or (low if low != _EARLIEST else None) or _key(recorded)
+    if start is None:
+        return _EARLIEST  # nothing to count from: lapsed
+    return key_of(datetime.strptime(start, _KEY_FORMAT).replace(tzinfo=UTC) + timedelta(days=days))
+
+
+def _key(moment: Any) -> str | None:
+    try:
+        return date_range(moment)[0]
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def check_consent(resource: dict[str, Any]) -> None:
@@ -123,16 +149,11 @@ def check_consent(resource: dict[str, Any]) -> None:
     if resource.get("resourceType") != "Consent" or not _is_privacy(resource):
         return
     provision = resource.get("provision")
+    if provision is None:
+        return
     if not isinstance(provision, dict):
-        raise _unprocessable(
-            "a patient-privacy Consent needs a provision with a period that ends", "Consent.provision"
-        )
-    if _period(provision) is None:
-        raise _unprocessable(
-            "a patient-privacy Consent needs Consent.provision.period with an end: consent is given "
-            "for a limited time",
-            _PERIOD,
-        )
+        raise OutcomeError.invalid("Consent.provision must be an object", ["Consent.provision"])
+    _period(provision)
     if provision.get("type", "permit") == "permit":
         for narrowing in ("securityLabel", "class", "data", "dataPeriod"):
             if provision.get(narrowing):
@@ -184,8 +205,9 @@ def _actor_matches(actor: dict[str, Any], reader: Reader) -> bool:
     return not roles or reader.role in roles
 
 
-def _grant(resource: dict[str, Any], reader: Reader, now: str) -> ConsentGrant | None:
-    """The grant one Consent gives `reader` now, or None."""
+def _grant(resource: dict[str, Any], reader: Reader, now: str, lapse_days: int = 0) -> ConsentGrant | None:
+    """The grant one Consent gives `reader` now, or None; `lapse_days` > 0 ends a Consent
+    that names no end that many days after it was given."""
     patient = (
         resource.get("patient", {}).get("reference") if isinstance(resource.get("patient"), dict) else None
     )
@@ -196,10 +218,12 @@ def _grant(resource: dict[str, Any], reader: Reader, now: str) -> ConsentGrant |
         return None
     try:
         check_consent(resource)
-        period = _period(provision)
+        low, high, ends = _period(provision)
     except OutcomeError:
         return None  # written before the rule, or by a path around it: grant nothing
-    if period is None or not (period[0] <= now <= period[1]) or provision.get("type", "permit") != "permit":
+    if not ends and lapse_days > 0:
+        high = min(high, _lapses_at(resource, low, lapse_days))
+    if not (low <= now <= high) or provision.get("type", "permit") != "permit":
         return None
     wanted = set(PURPOSE_OF_USE.get(reader.purpose, ()))
     if not wanted & {code for _, code in _codes(provision.get("purpose", []))}:
@@ -236,11 +260,12 @@ def merge_grants(grants: Sequence[ConsentGrant]) -> tuple[ConsentGrant, ...]:
 
 
 async def consent_grants(
-    repository: Repository, reader: Reader, now: datetime, patient: str | None = None
+    repository: Repository, reader: Reader, now: datetime, patient: str | None = None, *, lapse_days: int = 0
 ) -> tuple[ConsentGrant, ...]:
     """The grants of every Consent in force for `reader` (for one `patient` when given),
     read now through the repository; a patient with several Consents gets one grant each,
-    merged by exclusions."""
+    merged by exclusions.  `lapse_days`: see the module docstring (0: consents without an
+    end do not lapse)."""
     codes = PURPOSE_OF_USE.get(reader.purpose)
     if not codes:
         return ()
@@ -252,7 +277,7 @@ async def consent_grants(
             request = _consent_search(codes, patient, offset)
             page = await session.search(request, Scope.everything())
             for stored in page.matches:
-                grant = _grant(stored.json(), reader, at)
+                grant = _grant(stored.json(), reader, at, lapse_days)
                 if grant is not None:
                     found.append(grant)
             if len(page.matches) < _PAGE:

@@ -84,10 +84,19 @@ class AlliancePolicy:
     """The alliance's access policy (see the module docstring).  `clock` is injectable so
     tests can move past a break-the-glass window."""
 
-    def __init__(self, *, break_glass_minutes: int = 60, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        *,
+        break_glass_minutes: int = 60,
+        consent_lapse_days: int = 0,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         if break_glass_minutes <= 0:
             raise ValueError("break_glass_minutes must be positive")
+        if consent_lapse_days < 0:
+            raise ValueError("consent_lapse_days must not be negative")
         self.break_glass_minutes = break_glass_minutes
+        self.consent_lapse_days = consent_lapse_days
         self.clock = clock
         self._partitions: tuple[Repository, float, tuple[Partition, ...]] | None = None
 
@@ -239,7 +248,9 @@ class AlliancePolicy:
         grants: tuple[ConsentGrant, ...] = ()
         if rules.consents:
             reader = Reader(own, await self._organization(repository, own), principal.role, purpose)
-            grants = await consent_grants(repository, reader, self.clock(), named)
+            grants = await consent_grants(
+                repository, reader, self.clock(), named, lapse_days=self.consent_lapse_days
+            )
         everyone, btg_grants, btg = await self._break_glass(repository, principal, rules, purpose, named)
         grants += btg_grants
 
