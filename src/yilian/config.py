@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["ENV_PREFIX", "IssuerSetting", "Settings", "SettingsError", "load_settings"]
+__all__ = ["ENV_PREFIX", "IssuerSetting", "Settings", "SettingsError", "load_settings", "settings_reference"]
 
 ENV_PREFIX = "YILIAN_"
 """Environment variables are this prefix plus the upper-cased field name (`YILIAN_DB_URL`)."""
@@ -56,6 +56,12 @@ class IssuerSetting:
     jwks_file: str = ""
 
 
+def _doc(default: Any, meaning: str, *, repr: bool = True) -> Any:
+    """A setting's default and what it means: docs/configuration.md is generated from these
+    (`settings_reference`), so the reference cannot drift from the code."""
+    return field(default=default, repr=repr, metadata={"doc": meaning})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything an operator may tune.
@@ -64,51 +70,117 @@ class Settings:
     (http://hl7.org/fhir/R4/search.html#errors): `lenient` ignores unknown search parameters,
     `strict` rejects them."""
 
-    db_url: str = "sqlite:///./yilian.db"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_json_depth: int = 100
-    default_count: int = 20
-    max_count: int = 1000
-    default_handling: Handling = "lenient"
-    log_level: str = "info"
-    # --- authentication (issue 3, auth): see yilian.auth ---
-    auth: Literal["on", "off"] = "on"  # "off" is for local development only and says so loudly
-    audience: str = "yilian"  # the `aud` every token must carry
-    issuers: tuple[IssuerSetting, ...] = ()
-    auth_dev_issuer: bool = False  # trust the built-in development issuer (`yilian token`)
-    dev_issuer_key_path: str = "./yilian-dev-issuer.pem"
-    token_leeway_seconds: int = 30  # clock skew tolerated on exp / nbf / iat
-    consent_lapse_days: int = 0  # days an open-ended Consent grants from its dateTime; 0: until revoked
+    # --- server ---
+    data_dir: str = _doc(
+        "~/.local/share/yilian",
+        "Where runtime state lives: the default SQLite database, Bulk Data job files, the development "
+        "issuer's key and the audit key (each setting below that names a file overrides its place)",
+    )
+    db_url: str = _doc(
+        "", "Database URL: `sqlite:///path` or `postgresql://...`; empty: `data_dir`/yilian.db"
+    )
+    host: str = _doc("127.0.0.1", "Interface the server listens on")
+    port: int = _doc(8080, "TCP port the server listens on")
+    workers: int = _doc(1, "Server worker processes (each with its own connection pool)")
+    max_body_bytes: int = _doc(20 * 1024 * 1024, "Largest request body accepted (413 beyond)")
+    max_json_depth: int = _doc(100, "Deepest nesting of JSON accepted in a request body")
+    default_count: int = _doc(20, "Page size of a search that names no `_count`")
+    max_count: int = _doc(1000, "Largest page size a search may ask for")
+    default_handling: Handling = _doc(
+        "lenient",
+        "What `Prefer: handling` means when absent: lenient ignores unknown search parameters, strict "
+        "refuses them",
+    )
+    log_level: str = _doc("info", "critical, error, warning, info, debug or trace")
+    # --- authentication (yilian.auth) ---
+    auth: Literal["on", "off"] = _doc(
+        "on", "Bearer-token authentication; off is for local development only and says so loudly"
+    )
+    audience: str = _doc("yilian", "The `aud` every token must carry")
+    issuers: tuple[IssuerSetting, ...] = _doc(
+        (),
+        "Trusted token issuers: a TOML array of tables `[[yilian.issuers]]` (issuer, jwks_url or "
+        "jwks_file); in the environment, a JSON list",
+    )
+    auth_dev_issuer: bool = _doc(
+        False, "Trust the built-in development issuer (tokens from `yilian token`); never in production"
+    )
+    dev_issuer_key_path: str = _doc(
+        "", "Private key of the development issuer; empty: `data_dir`/dev-issuer.pem"
+    )
+    token_leeway_seconds: int = _doc(30, "Clock skew tolerated on a token's exp, nbf and iat")
+    # --- consent (yilian.privacy.consent) ---
+    consent_lapse_days: int = _doc(
+        0,
+        "A patient-privacy Consent that names no end grants for this many days from its dateTime; 0: until "
+        "revoked",
+    )
+    # --- audit trail (yilian.privacy.audit) ---
+    audit: Literal["on", "off"] = _doc(
+        "on",
+        "Record every access in the hash-chained audit trail; off records nothing (development only; loud)",
+    )
+    audit_signing_key: str = _doc(
+        "", "HMAC key of the signed checkpoints; empty: read or create `audit_signing_key_file`", repr=False
+    )
+    audit_signing_key_file: str = _doc(
+        "", "File holding the checkpoint key, created (0600) if missing; empty: `data_dir`/audit-key"
+    )
+    audit_checkpoint_every: int = _doc(1000, "Sign a checkpoint every this many entries (and on close)")
+    audit_checkpoint_seconds: int = _doc(10, "Unsealed entries get a signed checkpoint at least this often")
+    audit_flush_ms: int = _doc(
+        200, "Queued entries are written at least this often (a crash loses at most this much)"
+    )
+    audit_max_pending: int = _doc(10000, "A full queue is written by the request itself, never dropped")
+    # --- encryption of sensitive identifiers (yilian.privacy.keyring); keys never appear in repr() ---
+    encryption_keys: str = _doc(
+        "",
+        "`id:BASE64,id:BASE64`, the primary first; empty (and no key file): identifiers stored as they are",
+        repr=False,
+    )
+    hmac_key: str = _doc("", "BASE64 key of the search hashes of protected values", repr=False)
+    encryption_key_file: str = _doc("", "A TOML key file supplying what the two settings above leave empty")
+    encrypted_identifier_systems: str = _doc(
+        "", "Identifier.system URIs protected besides the resident ID, comma-separated"
+    )
+    encrypted_resource_types: str = _doc(
+        "Patient,RelatedPerson,Practitioner",
+        "Resource types whose identifiers and phone numbers are protected",
+    )
+    # --- bulk data (yilian.bulk) ---
+    bulk_dir: str = _doc(
+        "", "One folder per $export / $import job holds its files until DELETEd; empty: `data_dir`/bulk"
+    )
+    import_allowed_dirs: str = _doc(
+        "", "Comma-separated folders `$import` may read local files from; empty: none"
+    )
 
-    # --- audit trail (issue 3, audit): see yilian.privacy.audit ---
-    audit_signing_key: str = ""  # HMAC key of the signed checkpoints; empty: no audit trail
-    audit_checkpoint_every: int = 1000  # sign a checkpoint every this many entries (and on close)
-    audit_flush_ms: int = 200  # queued entries are written at least this often (a crash loses at most this)
-    audit_max_pending: int = 10000  # a full queue is written by the request itself, never dropped
+    # -- where runtime state lives ------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
 
-    # --- encryption of sensitive identifiers (issue 3, encryption): see yilian.privacy.keyring ---
-    # Keys never appear in repr(); with none configured, identifiers are stored as they are.
-    encryption_keys: str = field(default="", repr=False)  # "id:BASE64,id:BASE64", the primary first
-    hmac_key: str = field(default="", repr=False)  # BASE64 key of the search hashes of protected values
-    encryption_key_file: str = ""  # a TOML key file supplying what the two settings above leave empty
-    encrypted_identifier_systems: str = ""  # Identifier.system URIs protected besides the resident ID
-    encrypted_resource_types: str = "Patient,RelatedPerson,Practitioner"
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_path / 'yilian.db'}"
 
-    # --- audit trail, checkpoints by time (issue 3, audit): see yilian.privacy.audit ---
-    audit_checkpoint_seconds: int = 10  # unsealed entries get a signed checkpoint at least this often
+    @property
+    def bulk_path(self) -> Path:
+        return Path(self.bulk_dir).expanduser() if self.bulk_dir else self.data_path / "bulk"
 
-    # --- bulk data (issue 4, $export / $import jobs): see yilian.bulk.jobs ---
-    bulk_dir: str = "./yilian-bulk"  # one folder per job holds its NDJSON files until DELETEd
+    @property
+    def dev_issuer_key(self) -> Path:
+        return (
+            Path(self.dev_issuer_key_path).expanduser()
+            if self.dev_issuer_key_path
+            else self.data_path / "dev-issuer.pem"
+        )
 
-    # --- bulk import (issue 4, $import): see yilian.ingest.inputs ---
-    import_allowed_dirs: str = ""  # comma-separated folders $import may read local files from; empty: none
-
-    # --- audit trail on by default (issue 3, audit in serve): see yilian.cli.audit_key ---
-    audit: Literal["on", "off"] = "on"  # "off": nothing is recorded (local development only; loud)
-    audit_signing_key_file: str = "./yilian.audit-key"  # without audit_signing_key; made (0600) if missing
+    @property
+    def audit_key_path(self) -> Path:
+        if self.audit_signing_key_file:
+            return Path(self.audit_signing_key_file).expanduser()
+        return self.data_path / "audit-key"
 
     def __post_init__(self) -> None:
         _check(self)
@@ -244,8 +316,8 @@ def _check(s: Settings) -> None:
         if value < 1:
             raise SettingsError(f"{name} must be at least 1, not {value}")
 
-    if not s.db_url:
-        raise SettingsError("db_url must not be empty (e.g. sqlite:///./yilian.db or postgresql://...)")
+    if not s.data_dir:
+        raise SettingsError("data_dir must not be empty (e.g. /var/lib/yilian)")
     if not s.host:
         raise SettingsError("host must not be empty")
     if not 0 <= s.port <= 65535:
@@ -286,3 +358,61 @@ def _check_auth(s: Settings) -> None:
             raise SettingsError(f"issuers: {issuer.issuer!r} needs exactly one of jwks_url or jwks_file")
         if issuer.jwks_url and not issuer.jwks_url.startswith(("https://", "http://")):
             raise SettingsError(f"issuers: {issuer.issuer!r} jwks_url must be an http(s) URL")
+
+
+# ------------------------------------------------------------------------- the reference
+
+_REFERENCE_HEAD = """# Configuration
+
+<!-- Generated from yilian.config.Settings by `python tools/gen_config_docs.py`; edit the
+settings there, not here (a test fails when the two differ). -->
+
+yilian reads its settings, lowest precedence first, from the defaults below, a TOML file
+(`--config FILE` or the `YILIAN_CONFIG` variable), `YILIAN_*` environment variables, and
+command-line options.  In the TOML file the keys are the setting names, at the top level or
+under a `[yilian]` table.  A value that does not parse or is out of range stops the command at
+start-up with a message naming the setting and where the value came from.
+
+```toml
+[yilian]
+data_dir = "/var/lib/yilian"
+db_url = "postgresql://yilian@db.example.cn/yilian"
+workers = 4
+
+[[yilian.issuers]]
+issuer = "https://sso.example.cn/realms/alliance"
+jwks_url = "https://sso.example.cn/realms/alliance/protocol/openid-connect/certs"
+```
+
+| setting | environment variable | type | default | meaning |
+|---|---|---|---|---|
+"""
+
+
+def _type_text(annotation: Any) -> str:
+    text = str(annotation)
+    if text == "Handling":
+        text = 'Literal["strict", "lenient"]'
+    if text.startswith("Literal["):
+        return " \\| ".join(v.strip() for v in text[len("Literal[") : -1].split(","))
+    if text.startswith("tuple[IssuerSetting"):
+        return "list of issuers"
+    return text
+
+
+def _default_text(value: Any) -> str:
+    if value == "" or value == ():
+        return "(empty)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"`{value}`"
+
+
+def settings_reference() -> str:
+    """docs/configuration.md: every setting with its variable, type, default and meaning."""
+    rows = [
+        f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {_type_text(f.type)} | "
+        f"{_default_text(f.default)} | {f.metadata['doc'].replace('|', chr(92) + '|')} |"
+        for f in fields(Settings)
+    ]
+    return _REFERENCE_HEAD + "\n".join(rows) + "\n"

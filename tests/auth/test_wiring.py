@@ -129,6 +129,21 @@ def test_demo_prints_tokens_the_server_accepts(tmp_path: Path) -> None:
         def get(name: str, path: str) -> httpx.Response:
             return client.get(f"{base}{path}", headers={"Authorization": f"Bearer {tokens[name]}"})
 
+        # Every curl line the demo printed, as printed (its base swapped for this server's).
+        lines = re.findall(
+            r"curl -sG -H \"Authorization: Bearer \$(\w+)\" '([^']+)'((?: --data-urlencode '[^']+')*)",
+            result.output,
+        )
+        assert len(lines) == 5
+        for name, url, data in lines:
+            params = [tuple(p.split("=", 1)) for p in re.findall(r"--data-urlencode '([^']+)'", data)]
+            path = url.split("/fhir", 1)[1]
+            answer = client.get(
+                f"{base}{path}", params=params, headers={"Authorization": f"Bearer {tokens[name]}"}
+            )
+            assert answer.status_code == 200, (name, url, answer.text[:300])
+            body = answer.json()
+            assert body.get("total", len(body.get("entry", []))) > 0, (name, url, body)
         assert get("DOCTOR_A", "/county-hospital/Patient").json()["total"] > 0
         assert get("DOCTOR_B", "/dongshan-thc/Patient").json()["total"] > 0
         assert get("DOCTOR_B", "/county-hospital/Patient").json()["total"] == 0  # no Consent

@@ -117,7 +117,7 @@ def test_demo_loads_once_and_refuses_removal_of_a_busy_institution(store_url: st
         "curl ",
     ):
         assert expected in out, out
-    assert "147" in out  # county-hospital's bundle entries
+    assert "148" in out  # county-hospital: 147 bundle entries and the research Consent
     family = out.split("family=")[1].split("'")[0]
     code, out = invoke("demo", "--no-serve", "--db", store_url)
     assert code == 0 and out.count("already there") == 3

@@ -63,7 +63,7 @@ def serving(url: str, cwd: Path, **env: str) -> Iterator[Served]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env=_environment(**env),
+        env=_environment(YILIAN_DATA_DIR=str(cwd), **env),
     )
     served = Served(f"http://127.0.0.1:{port}")
     try:
@@ -100,8 +100,9 @@ def _some_requests(root: str) -> None:
 
 
 def _verify(url: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.chdir(cwd)  # the default key file is ./yilian.audit-key
-    result = runner.invoke(app, ["audit", "verify", "--db", url], env=_environment())
+    monkeypatch.chdir(cwd)
+    # the default key file is data_dir/audit-key
+    result = runner.invoke(app, ["audit", "verify", "--db", url], env=_environment(YILIAN_DATA_DIR=str(cwd)))
     return result.exit_code, result.output + (result.stderr if result.stderr_bytes is not None else "")
 
 
@@ -110,7 +111,7 @@ def test_serve_records_by_default_and_verify_uses_the_generated_key(
 ) -> None:
     with serving(store_url, tmp_path) as served:
         _some_requests(served.root)
-    key_file = tmp_path / "yilian.audit-key"
+    key_file = tmp_path / "audit-key"
     assert key_file.exists()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     flat = " ".join(served.output.split())
@@ -131,7 +132,7 @@ def test_audit_off_records_nothing_and_says_so(tmp_path: Path, monkeypatch: pyte
     with serving(url, tmp_path, YILIAN_AUDIT="off", YILIAN_AUDIT_SIGNING_KEY="ignored") as served:
         _some_requests(served.root)
     assert "THE AUDIT TRAIL IS OFF" in " ".join(served.output.split())
-    assert not (tmp_path / "yilian.audit-key").exists()
+    assert not (tmp_path / "audit-key").exists()
     code, output = _verify(url, tmp_path, monkeypatch)
     assert code == 0 and "0 entries" in output and "signatures cannot be checked" in output
 

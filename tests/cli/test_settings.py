@@ -11,7 +11,7 @@ from yilian.config import Settings, SettingsError, load_settings
 
 def test_defaults() -> None:
     s = load_settings(env={})
-    assert s.db_url == "sqlite:///./yilian.db"
+    assert s.database_url == f"sqlite:///{Path('~/.local/share/yilian').expanduser() / 'yilian.db'}"
     assert s.max_body_bytes == 20 * 1024 * 1024
     assert (s.max_json_depth, s.default_count, s.max_count) == (100, 20, 1000)
     assert s.default_handling == "lenient"
@@ -75,3 +75,23 @@ def test_settings_round_trip_through_the_environment() -> None:
     assert s.replace(port=99).port == 99
     with pytest.raises(SettingsError):
         s.replace(max_count=0)
+
+
+def test_runtime_state_lives_under_the_data_dir(tmp_path: Path) -> None:
+    """Nothing the server keeps lands in the working folder (often a source checkout)."""
+    s = load_settings(env={"YILIAN_DATA_DIR": str(tmp_path / "state")})
+    state = tmp_path / "state"
+    assert s.database_url == f"sqlite:///{state / 'yilian.db'}"
+    assert (s.bulk_path, s.dev_issuer_key, s.audit_key_path) == (
+        state / "bulk",
+        state / "dev-issuer.pem",
+        state / "audit-key",
+    )
+    placed = load_settings(
+        env={"YILIAN_DATA_DIR": str(state), "YILIAN_BULK_DIR": str(tmp_path / "jobs")},
+        overrides={"db_url": "postgresql://x@h/db", "audit_signing_key_file": str(tmp_path / "k")},
+    )
+    assert placed.database_url == "postgresql://x@h/db"
+    assert (placed.bulk_path, placed.audit_key_path) == (tmp_path / "jobs", tmp_path / "k")
+    with pytest.raises(SettingsError, match="data_dir"):
+        load_settings(env={"YILIAN_DATA_DIR": ""})

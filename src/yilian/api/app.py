@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -69,9 +68,10 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     # Every access and refusal goes to the hash-chained audit trail when a checkpoint key is
     # configured; closing the app flushes what is queued and seals the chain.
     audit = AuditTrail.from_settings(repository, settings) if settings.audit_signing_key else None
-    # Bulk Data jobs ($export, $import) run as tasks of this process, files under bulk_dir;
+    # Bulk Data jobs ($export, $import) run as tasks of this process, files under the bulk
+    # folder (bulk_dir, else data_dir/bulk);
     # closing the app stops them (their jobs fail with "server stopped").
-    jobs = JobManager(repository, Path(settings.bulk_dir))
+    jobs = JobManager(repository, settings.bulk_path)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

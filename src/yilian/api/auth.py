@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import anyio.to_thread
 
@@ -116,7 +115,7 @@ def authenticator_for(settings: Settings) -> Authenticator:
     if settings.auth == "off":
         return Authenticator(None)
     dev = (
-        DevelopmentIssuer(Path(settings.dev_issuer_key_path), audience=settings.audience)
+        DevelopmentIssuer(settings.dev_issuer_key, audience=settings.audience)
         if settings.auth_dev_issuer
         else None
     )

@@ -4,7 +4,7 @@ Exit status 0 with a summary when the chain is intact; 1 naming the first entry 
 was altered, removed or reordered and what is wrong with it; 2 for bad settings or URL.  The
 checkpoint key is the one `yilian serve` signs with: `--key`, else the `audit_signing_key`
 setting (`YILIAN_AUDIT_SIGNING_KEY` or the TOML file), else the key file
-`audit_signing_key_file` (default `./yilian.audit-key`, which serve creates; never created
+`audit_signing_key_file` (default `data_dir`/audit-key, which serve creates; never created
 here); without one the hashes are still checked but the signatures cannot be.  The work is
 `yilian.privacy.audit.verify_chain`; this module only wires it to the command line.
 """
@@ -57,7 +57,8 @@ def verify(
     signing_key = resolved.settings.audit_signing_key.encode() or None
     if signing_key is None:
         errors.print(f"[yellow]{escape(resolved.message)}[/yellow]")
-    report: VerifyReport = _with_repository(settings.db_url, lambda repo: verify_chain(repo, signing_key))
+    url = settings.database_url
+    report: VerifyReport = _with_repository(url, lambda repo: verify_chain(repo, signing_key))
     if report.ok:
         console.print(escape(report.summary()))
         return

@@ -3,7 +3,7 @@
 The audit log (yilian.privacy.audit) is hash-chained and sealed by HMAC-signed checkpoints;
 without a key there are no checkpoints and the server would record nothing.  The key comes,
 in this order, from `audit_signing_key` (given explicitly: it wins), or from the file named by
-`audit_signing_key_file` (default `./yilian.audit-key`), which `serve` creates on first start
+`audit_signing_key_file` (default `data_dir`/audit-key), which `serve` creates on first start
 with a random 256-bit key readable by its owner only (mode 0600).  `audit = "off"` switches
 the trail off for local development and is announced as loudly as `--auth off`.
 
@@ -72,7 +72,7 @@ def resolve_audit_key(settings: Settings, *, create: bool = True) -> AuditKey:
         return AuditKey(settings.replace(audit_signing_key=""), AUDIT_OFF_WARNING, warning=True)
     if settings.audit_signing_key:
         return AuditKey(settings, "audit trail on: checkpoints signed with the configured audit_signing_key")
-    path = Path(settings.audit_signing_key_file).expanduser().resolve()
+    path = settings.audit_key_path.resolve()
     created = False
     if not path.exists():
         if not create:

@@ -18,11 +18,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from yilian.alliance import list_institutions, register_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.config import Settings
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
+from yilian.privacy.consent import CONSENT_SCOPE_SYSTEM
 from yilian.router.router import FhirRouter
 from yilian.router.settings import RouterSettings
 from yilian.router.status import status_code
@@ -30,7 +32,14 @@ from yilian.router.types import FhirRequest
 from yilian.store.base import Repository
 from yilian.synth import sample_alliance
 
-__all__ = ["DemoToken", "LoadedInstitution", "demo_tokens", "load_sample", "with_demo_audit_key"]
+__all__ = [
+    "DemoToken",
+    "LoadedInstitution",
+    "demo_database",
+    "demo_tokens",
+    "load_sample",
+    "with_demo_audit_key",
+]
 
 DEMO_TOKEN_TTL = timedelta(hours=12)
 
@@ -84,7 +93,8 @@ def demo_tokens(issuer: DevelopmentIssuer, loaded: list[LoadedInstitution]) -> l
         ),
         DemoToken(
             "RESEARCHER",
-            "researcher (purpose research: identifiable records only under a Consent naming them)",
+            "researcher (purpose research: only records whose patient consented to research; "
+            f"the sample's Patient/{patient} did)",
             issuer.issue(
                 None, "researcher", "user/*.rs", ttl=ttl, subject="researcher-zhao", purpose="research"
             ),
@@ -101,6 +111,12 @@ def demo_tokens(issuer: DevelopmentIssuer, loaded: list[LoadedInstitution]) -> l
     ]
 
 
+def demo_database(settings: Settings) -> str:
+    """The demo's SQLite database, in the data folder (never in the working folder, which is
+    often a source checkout)."""
+    return f"sqlite:///{settings.data_path / 'demo.db'}"
+
+
 def with_demo_audit_key(settings: Settings) -> Settings:
     """`settings` with an audit checkpoint key kept beside a SQLite database (`demo.db` ->
     `demo.audit-key`, mode 0600, made on first use), unless one is configured, so the demo's
@@ -108,7 +124,7 @@ def with_demo_audit_key(settings: Settings) -> Settings:
     Like the demo's other key files this protects nothing against a stolen disk."""
     if settings.audit_signing_key:
         return settings
-    scheme, _, rest = settings.db_url.partition(":///")
+    scheme, _, rest = settings.database_url.partition(":///")
     if scheme.lower() != "sqlite" or not rest or rest == ":memory:":
         return settings
     db_file = Path(rest)
@@ -164,5 +180,42 @@ async def load_sample(repository: Repository, base_url: str, seed: int = 2026) -
                 f"loading the sample bundle of {inst.code} failed: {response.outcome.value}",
             )
         patient = await _first_patient(router, inst.code, family)
-        loaded.append(LoadedInstitution(inst.code, inst.name, len(bundle["entry"]), family, patient))
+        entries = len(bundle["entry"])
+        if not loaded:  # the first institution's example patient agrees to research use
+            await _post(router, inst.code, "Consent", research_consent(patient))
+            entries += 1
+        loaded.append(LoadedInstitution(inst.code, inst.name, entries, family, patient))
     return loaded
+
+
+def research_consent(patient: str) -> dict[str, Any]:
+    """A patient-privacy Consent opening `patient`'s records to researchers of the whole
+    alliance (purpose HRESCH, no end): what lets the demo's researcher line find records."""
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"system": CONSENT_SCOPE_SYSTEM, "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient}"},
+        "dateTime": "2026-01-05",
+        "provision": {
+            "type": "permit",
+            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}],
+        },
+    }
+
+
+async def _post(router: FhirRouter, code: str, rtype: str, body: dict[str, Any]) -> None:
+    response = await router.handle(
+        FhirRequest(
+            method="POST",
+            path=(rtype,),
+            partition=code,
+            headers={"content-type": "application/fhir+json", "prefer": "return=minimal"},
+            body=body,
+        )
+    )
+    if status_code(response.outcome) >= 300:
+        raise OutcomeError(
+            Outcome.SERVER_ERROR, IssueType.EXCEPTION, f"writing the sample {rtype} of {code} failed"
+        )

@@ -188,7 +188,7 @@ def export_command(
             outputs = _remote(server, token, outdir, query)
         else:
             settings, codec = settings_with_codec(config, db)
-            job = anyio.run(_inline, settings.db_url, outdir, request, institution, codec)
+            job = anyio.run(_inline, settings.database_url, outdir, request, institution, codec)
             if job.status != "completed":
                 errors.print(f"[red]export {job.status}:[/red]", escape(job.message))
                 raise typer.Exit(1)

@@ -204,7 +204,7 @@ def import_command(
             report = _remote(server, token, institution, files)
         else:
             settings, codec = settings_with_codec(config, db)
-            report = anyio.run(_inline, settings.db_url, files, institution, codec, errors_file)
+            report = anyio.run(_inline, settings.database_url, files, institution, codec, errors_file)
     except (OutcomeError, LoadFailed) as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None

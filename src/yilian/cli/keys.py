@@ -163,7 +163,7 @@ def rotate(
         errors.print("[red]error:[/red] no encryption keys are configured (encryption_keys, hmac_key)")
         raise typer.Exit(2)
     try:
-        report = anyio.run(_rotate, settings.db_url, codec, hmac, batch_size)
+        report = anyio.run(_rotate, settings.database_url, codec, hmac, batch_size)
     except (KeyConfigurationError, OutcomeError, ValueError) as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
@@ -227,7 +227,7 @@ def with_demo_keys(settings: Settings, *, create: bool = True) -> Settings:
     for the demo and development only, and the start-up line names the file."""
     if settings.encryption_keys or settings.hmac_key or settings.encryption_key_file:
         return settings
-    scheme, _, rest = settings.db_url.partition(":///")
+    scheme, _, rest = settings.database_url.partition(":///")
     if scheme.lower() != "sqlite" or not rest or rest == ":memory:":
         return settings
     db_file = Path(rest)

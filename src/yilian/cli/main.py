@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from yilian import __version__
 from yilian.alliance import list_institutions, register_institution, remove_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.cli.audit import audit_app
-from yilian.cli.demo import LoadedInstitution, demo_tokens, load_sample, with_demo_audit_key
+from yilian.cli.demo import LoadedInstitution, demo_database, demo_tokens, load_sample, with_demo_audit_key
 from yilian.cli.export import export_command
 from yilian.cli.import_ import import_command
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
@@ -42,6 +43,32 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"yilian {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
+) -> None:
+    """yilian: a FHIR R4 server for regional medical alliances (医联体).  Settings and their
+    YILIAN_* variables: docs/configuration.md."""
+
+
+def _default(name: str) -> str:
+    """`(default: ...)` for an option whose default comes from the settings (so a config file
+    or YILIAN_* variable can set it; the option itself defaults to "not given")."""
+    value = getattr(Settings(), name)
+    return f"(default: {value if value != '' else 'under data_dir'}; setting {name})"
+
+
 app.command("token")(token_command)
 app.command("export")(export_command)
 app.command("import")(import_command)
@@ -59,7 +86,6 @@ DbOption = Annotated[
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (default: $YILIAN_CONFIG)", dir_okay=False)
 ]
-DEMO_DB = "sqlite:///./yilian-demo.db"
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
@@ -110,24 +136,46 @@ def _check_url(url: str) -> None:
 
 @app.command()
 def serve(
-    db: DbOption = None,
-    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
-    log_level: Annotated[str | None, typer.Option(help="critical, error, warning, info, debug")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help=f"Database URL: sqlite:///path.db or postgresql://user@host/db {_default('db_url')}"
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help=f"Interface to listen on {_default('host')}")] = None,
+    port: Annotated[int | None, typer.Option(help=f"TCP port {_default('port')}")] = None,
+    workers: Annotated[int | None, typer.Option(help=f"Worker processes {_default('workers')}")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help=f"critical, error, warning, info, debug {_default('log_level')}")
+    ] = None,
     auth: Annotated[
-        str | None, typer.Option("--auth", help="on (default) or off (local development only)")
+        str | None, typer.Option("--auth", help=f"on, or off (local development only) {_default('auth')}")
+    ] = None,
+    dev_issuer: Annotated[
+        bool | None,
+        typer.Option(
+            "--dev-issuer/--no-dev-issuer",
+            help="Trust the development issuer (tokens from `yilian token`); local use only",
+            show_default=False,
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir/."""
     settings = _settings(
-        config, db_url=db, host=host, port=port, workers=workers, log_level=log_level, auth=auth
+        config,
+        db_url=db,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        auth=auth,
+        auth_dev_issuer=dev_issuer,
     )
-    _check_url(settings.db_url)
+    _check_url(settings.database_url)
     _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
-    console.print(f"yilian serving [bold]{settings.db_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
+    console.print(f"yilian serving [bold]{settings.database_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
     announce_auth(settings, console)
     settings = with_demo_keys(settings, create=False)
     announce_encryption(settings, console)
@@ -148,7 +196,9 @@ def _check_auth(settings: Settings) -> None:
 
 @app.command()
 def demo(
-    db: Annotated[str, typer.Option("--db", help="SQLite file to create or reuse")] = DEMO_DB,
+    db: Annotated[
+        str | None, typer.Option("--db", help="SQLite file to create or reuse (default: data_dir/demo.db)")
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
     serve_after: Annotated[
@@ -158,12 +208,13 @@ def demo(
 ) -> None:
     """Load the sample alliance into an embedded SQLite file and serve it (auth on, with
     ready-made development tokens)."""
-    settings = _settings(config, db_url=db, host=host, port=port, workers=1, auth_dev_issuer=True)
+    settings = _settings(config, host=host, port=port, workers=1, auth_dev_issuer=True)
+    settings = settings.replace(db_url=db or demo_database(settings))
     settings = with_demo_audit_key(with_demo_keys(settings))
     _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
     codec = announce_encryption(settings, console)
-    loaded = _with_repository(settings.db_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
+    loaded = _with_repository(settings.database_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
 
     table = Table(title="Sample alliance (synthetic data)")
     table.add_column("institution", no_wrap=True)
@@ -176,7 +227,7 @@ def demo(
         ("Alliance-wide FHIR base", f"{base}/fhir/"),
         *((f"FHIR base of {inst.code}", f"{base}/fhir/{inst.code}/") for inst in loaded),
         ("OpenAPI docs", f"{base}/docs"),
-        ("Database", settings.db_url),
+        ("Database", settings.database_url),
     ]
     for label, value in lines:
         console.print(f"{label + ':':<34} [cyan]{escape(value)}[/cyan]", soft_wrap=True)
@@ -199,9 +250,7 @@ def _print_demo_auth(settings: Settings, loaded: list[LoadedInstitution], base: 
         )
         return
     try:
-        tokens = demo_tokens(
-            DevelopmentIssuer(settings.dev_issuer_key_path, audience=settings.audience), loaded
-        )
+        tokens = demo_tokens(DevelopmentIssuer(settings.dev_issuer_key, audience=settings.audience), loaded)
     except ValueError as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
@@ -229,7 +278,7 @@ def institution_add(
 ) -> None:
     """Register an institution: its partition and its Organization resource."""
     settings = _settings(config, db_url=db)
-    partition = _with_repository(settings.db_url, lambda repo: register_institution(repo, code, name))
+    partition = _with_repository(settings.database_url, lambda repo: register_institution(repo, code, name))
     console.print(
         f"registered [bold]{partition.code}[/bold] ({escape(partition.name)}), "
         f"Organization/{partition.organization_id}; FHIR base /fhir/{partition.code}/"
@@ -240,7 +289,7 @@ def institution_add(
 def institution_list(db: DbOption = None, config: ConfigOption = None) -> None:
     """List registered institutions."""
     settings = _settings(config, db_url=db)
-    partitions = _with_repository(settings.db_url, list_institutions)
+    partitions = _with_repository(settings.database_url, list_institutions)
     if not partitions:
         console.print("no institutions registered")
         return
@@ -263,5 +312,5 @@ def institution_remove(
 ) -> None:
     """Unregister an institution (refused while it still holds records)."""
     settings = _settings(config, db_url=db)
-    removed = _with_repository(settings.db_url, lambda repo: remove_institution(repo, code))
+    removed = _with_repository(settings.database_url, lambda repo: remove_institution(repo, code))
     console.print(f"removed [bold]{removed.code}[/bold] ({escape(removed.name)})")

@@ -53,8 +53,11 @@ def check_auth(settings: Settings) -> None:
     """Refuse settings under which no request could ever be authenticated."""
     if settings.auth == "on" and not settings.issuers and not settings.auth_dev_issuer:
         raise SettingsError(
-            "auth is on but no token issuer is trusted: configure `issuers` (your identity "
-            "provider's JWKS), or set auth_dev_issuer = true for development tokens (`yilian token`)"
+            "auth is on but no token issuer is trusted. On a local machine add --dev-issuer (or "
+            "YILIAN_AUTH_DEV_ISSUER=true) and take tokens from `yilian token`; in a deployment trust "
+            "your identity provider in a TOML file passed with --config: [[yilian.issuers]] "
+            'issuer = "https://sso.example.cn/realms/alliance" jwks_url = "https://sso.example.cn/'
+            'realms/alliance/protocol/openid-connect/certs" (docs/configuration.md)'
         )
 
 
@@ -65,7 +68,7 @@ def announce_auth(settings: Settings, console: Console) -> None:
         return
     trusted = [i.issuer for i in settings.issuers]
     if settings.auth_dev_issuer:
-        trusted.append(f"development issuer (key {settings.dev_issuer_key_path}; tokens from `yilian token`)")
+        trusted.append(f"development issuer (key {settings.dev_issuer_key}; tokens from `yilian token`)")
     console.print(f"bearer tokens required (audience {settings.audience!r}) from: " + "; ".join(trusted))
 
 
@@ -91,8 +94,8 @@ APP_FACTORY = "yilian.cli.serve:app_from_environment"
 
 
 def build_app(settings: Settings) -> FastAPI:
-    """An app over a repository opened (in its lifespan) from `settings.db_url`."""
-    return create_app(settings, open_repository(settings.db_url, codec=build_codec(settings)))
+    """An app over a repository opened (in its lifespan) from `settings.database_url`."""
+    return create_app(settings, open_repository(settings.database_url, codec=build_codec(settings)))
 
 
 def app_from_environment() -> FastAPI:

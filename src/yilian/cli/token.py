@@ -65,7 +65,7 @@ def token_command(
     try:
         settings = load_settings(config_file=config)
         lifetime = parse_ttl(ttl)
-        issuer = DevelopmentIssuer(settings.dev_issuer_key_path, audience=settings.audience)
+        issuer = DevelopmentIssuer(settings.dev_issuer_key, audience=settings.audience)
         token = issuer.issue(
             institution, role, scopes, patient=patient, ttl=lifetime, subject=subject, purpose=purpose
         )

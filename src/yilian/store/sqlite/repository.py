@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -79,8 +80,8 @@ class SqliteRepository(SqlRepository):
 
     def __init__(self, path: str, *, readers: int = 4, busy_timeout_ms: int = 10_000, **options: Any) -> None:
         super().__init__(SqliteDialect(), **options)
-        self._path = path
         self._memory = path == MEMORY
+        self._path = path if self._memory else str(Path(path).expanduser())
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: sqlite3.Connection | None = None
         self._write_lock = anyio.Lock()
@@ -101,6 +102,10 @@ class SqliteRepository(SqlRepository):
 
     async def open(self) -> None:
         if self._writer is None:
+            if not self._memory:
+                # "create or reuse": the default database lives in a data folder that a first
+                # run has not made yet.
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             self._writer = await anyio.to_thread.run_sync(self._connect)
         await self._prepare()
 
