@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -201,11 +201,18 @@ def _ref(element: str, target: str | None = None) -> Callable[[Resource], list[A
     def read(res: Resource) -> list[Any]:
         value = res.get(element)
         refs = value if isinstance(value, list) else [value]
-        urls = [r["reference"] for r in refs if isinstance(r, dict) and isinstance(r.get("reference"), str)]
+        urls = [
+            SERVER_TO_URL.get(r["reference"], r["reference"])
+            for r in refs
+            if isinstance(r, dict) and isinstance(r.get("reference"), str)
+        ]
         return [u for u in urls if target is None or TYPE_OF.get(u) == target]
 
     return read
 
+
+SERVER_TO_URL: dict[str, str] = {}
+"""`Type/id` on the server -> fullUrl, filled by `Oracle`."""
 
 TYPE_OF: dict[str, str] = {}
 """fullUrl -> resource type, filled by `Oracle` (a reference's target type comes from the
@@ -361,17 +368,17 @@ class Criterion:
         return f"{key}={','.join(v.text for v in self.values)}"
 
 
-@dataclass
 class Oracle:
-    corpus: Corpus
-    ids: dict[str, str]  # fullUrl -> "Type/id"
-    last_updated: dict[str, str]  # fullUrl -> instant the server stored it at
-    by_type: dict[str, list[str]] = field(default_factory=dict)
+    """The loaded corpus with the server's ids and stamps (a plain class: hypothesis prints a
+    dataclass field by field, and these fields hold the whole corpus)."""
 
-    def __repr__(self) -> str:
-        return f"Oracle({len(self.corpus.by_url)} resources)"
-
-    def __post_init__(self) -> None:
+    def __init__(self, corpus: Corpus, ids: dict[str, str], last_updated: dict[str, str]) -> None:
+        self.corpus = corpus
+        self.ids = ids  # fullUrl -> "Type/id"
+        self.last_updated = last_updated  # fullUrl -> instant the server stored it at
+        self.by_type: dict[str, list[str]] = {}
+        # The supplementary RiskAssessments refer to patients by server id, not fullUrl.
+        SERVER_TO_URL.update({server: url for url, server in ids.items()})
         for url, res in self.corpus.by_url.items():
             TYPE_OF[url] = res["resourceType"]
             self.by_type.setdefault(res["resourceType"], []).append(url)
