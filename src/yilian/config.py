@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 __all__ = ["ENV_PREFIX", "IssuerSetting", "Settings", "SettingsError", "load_settings", "settings_reference"]
 
@@ -49,11 +50,28 @@ class IssuerSetting:
         [[yilian.issuers]]
         issuer = "https://sso.example.cn/realms/alliance"
         jwks_url = "https://sso.example.cn/realms/alliance/protocol/openid-connect/certs"
+
+    `.well-known/smart-configuration` sends clients to the issuer for their tokens, so it names
+    only endpoints the issuer really has.  At start-up the server reads the issuer's own
+    `{issuer}/.well-known/openid-configuration` (a few seconds at most; a failure is logged and
+    retried later, the server starts anyway); `discovery = false` turns that off, e.g. where
+    the issuer is not reachable from the server.  The optional keys below name what the issuer
+    offers and win over what its discovery document says: `authorization_endpoint` and
+    `token_endpoint` (http(s) URLs), `grant_types_supported` and
+    `token_endpoint_auth_methods_supported` (lists of strings, or comma-separated)::
+
+        token_endpoint = "https://sso.example.cn/realms/alliance/protocol/openid-connect/token"
+        grant_types_supported = ["client_credentials"]
     """
 
     issuer: str
     jwks_url: str = ""
     jwks_file: str = ""
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    grant_types_supported: tuple[str, ...] = ()
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ()
+    discovery: bool = True
 
 
 def _doc(default: Any, meaning: str, *, repr: bool = True) -> Any:
@@ -277,13 +295,35 @@ def _coerce_issuers(name: str, value: Any, source: str) -> tuple[IssuerSetting, 
             continue
         if not isinstance(item, dict) or not isinstance(item.get("issuer"), str):
             raise SettingsError(f"{name} from {source}: each issuer needs an 'issuer' string, not {item!r}")
-        unknown = set(item) - {"issuer", "jwks_url", "jwks_file"}
+        unknown = set(item) - _ISSUER_KEYS
         if unknown:
             raise SettingsError(f"{name} from {source}: unknown issuer keys {sorted(unknown)}")
-        if not all(isinstance(v, str) for v in item.values()):
-            raise SettingsError(f"{name} from {source}: issuer values must be strings")
-        out.append(IssuerSetting(**item))
+        out.append(IssuerSetting(**{k: _issuer_value(name, k, v, source) for k, v in item.items()}))
     return tuple(out)
+
+
+_ISSUER_KEYS = frozenset(f.name for f in fields(IssuerSetting))
+_ISSUER_LISTS = frozenset({"grant_types_supported", "token_endpoint_auth_methods_supported"})
+
+
+def _issuer_value(name: str, key: str, value: Any, source: str) -> Any:
+    """An issuer table's value as its field wants it: a string, a tuple of strings or a bool."""
+    if key == "discovery":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise SettingsError(f"{name} from {source}: issuer 'discovery' must be true or false, not {value!r}")
+    if key in _ISSUER_LISTS:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{name} from {source}: issuer {key!r} must be a list of strings")
+        return tuple(v.strip() for v in value if v.strip())
+    if not isinstance(value, str):
+        raise SettingsError(f"{name} from {source}: issuer {key!r} must be a string, not {value!r}")
+    return value.strip()
 
 
 def _coerce(f: dataclasses.Field[Any], value: Any, source: str) -> Any:
@@ -356,8 +396,23 @@ def _check_auth(s: Settings) -> None:
             raise SettingsError("issuers: an issuer's 'issuer' must not be empty")
         if bool(issuer.jwks_url) == bool(issuer.jwks_file):
             raise SettingsError(f"issuers: {issuer.issuer!r} needs exactly one of jwks_url or jwks_file")
-        if issuer.jwks_url and not issuer.jwks_url.startswith(("https://", "http://")):
-            raise SettingsError(f"issuers: {issuer.issuer!r} jwks_url must be an http(s) URL")
+        for key in ("jwks_url", "authorization_endpoint", "token_endpoint"):
+            value = getattr(issuer, key)
+            if value and not _is_http_url(value):
+                raise SettingsError(f"issuers: {issuer.issuer!r} {key} must be an http(s) URL, not {value!r}")
+        if issuer.authorization_endpoint and not issuer.token_endpoint:
+            raise SettingsError(
+                f"issuers: {issuer.issuer!r} names an authorization_endpoint without its token_endpoint"
+            )
+
+
+def _is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host (what an endpoint or key set URL must be)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
 # ------------------------------------------------------------------------- the reference
@@ -415,4 +470,11 @@ def settings_reference() -> str:
         f"{_default_text(f.default)} | {f.metadata['doc'].replace('|', chr(92) + '|')} |"
         for f in fields(Settings)
     ]
-    return _REFERENCE_HEAD + "\n".join(rows) + "\n"
+    issuer_keys = ", ".join(f"`{f.name}`" for f in fields(IssuerSetting))
+    tail = (
+        f"\nEach entry of `issuers` takes the keys {issuer_keys}: `issuer` is the tokens' `iss`, "
+        "its keys come from `jwks_url` or `jwks_file` (exactly one), and the rest say what "
+        "`/.well-known/smart-configuration` tells clients about the issuer (read from its OpenID "
+        "configuration at start-up unless `discovery = false`).\n"
+    )
+    return _REFERENCE_HEAD + "\n".join(rows) + "\n" + tail

@@ -3,6 +3,7 @@ detected and the report names the exact first bad entry."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -10,7 +11,7 @@ import pytest
 from tests.privacy.audit_support import KEY, event_bytes, event_param, fill, sql
 
 from yilian.privacy.audit import verify_chain
-from yilian.privacy.audit_chain import signature_of
+from yilian.privacy.audit_chain import key_id, signature_of, split_signature
 from yilian.store.audit_log import entry_hash
 from yilian.store.base import Repository
 from yilian.store.factory import open_repository
@@ -152,9 +153,74 @@ async def test_without_the_key_hashes_are_checked_but_not_signatures(logged: tup
     assert (await verify_chain(repository, None)).first_bad_seq == 7
 
 
-async def test_a_wrong_key_rejects_every_checkpoint(logged: tuple[str, Repository]) -> None:
-    _, repository = logged
+async def test_a_wrong_key_is_told_apart_from_tampering(logged: tuple[str, Repository]) -> None:
+    url, repository = logged
     report = await verify_chain(repository, b"another key")
-    assert report.first_bad_seq == 4 and "forged" in report.problem
+    assert not report.ok and not report.tampered and report.wrong_key, report.summary()
+    assert report.other_key == (4, key_id(KEY)) and report.key_id == key_id(b"another key")
+    assert "forged" not in report.problem and "BROKEN" not in report.summary()
+    assert f"signed with key {key_id(KEY)}, not with the key given ({key_id(b'another key')})" in (
+        report.summary()
+    )
     checkpoints = await repository.audit_checkpoints()
-    assert all(c.signature == signature_of(KEY, c.seq, c.hash) for c in checkpoints)
+    assert all(
+        split_signature(c.signature) == (key_id(KEY), signature_of(KEY, c.seq, c.hash)) for c in checkpoints
+    )
+    change_event(url)  # the hashes need no key: tampering is still tampering
+    tampered = await verify_chain(repository, b"another key")
+    assert tampered.tampered and tampered.first_bad_seq == 5 and "altered" in tampered.problem
+
+
+async def test_a_key_id_names_the_key_without_revealing_it() -> None:
+    assert key_id(KEY) == key_id(KEY) != key_id(b"another key")
+    assert len(key_id(KEY)) == 16 and int(key_id(KEY), 16) >= 0
+    assert KEY.hex() not in key_id(KEY) and hashlib.sha256(KEY).hexdigest()[:16] != key_id(KEY)
+
+
+async def test_a_checkpoint_naming_the_key_given_but_not_matching_is_forged(
+    logged: tuple[str, Repository],
+) -> None:
+    url, repository = logged
+    sql(url, "UPDATE audit_checkpoint SET signature = ? WHERE seq = 8", [f"{key_id(KEY)}:{'00' * 32}"])
+    report = await verify_chain(repository, KEY)
+    assert report.tampered and report.first_bad_seq == 8
+    assert "forged" in report.problem and "does not match its entries" in report.problem
+
+
+async def test_a_checkpoint_whose_key_id_was_edited_is_tampering(logged: tuple[str, Repository]) -> None:
+    url, repository = logged
+    (stored,) = sql(url, "SELECT signature FROM audit_checkpoint WHERE seq = 4")[0]
+    sql(
+        url,
+        "UPDATE audit_checkpoint SET signature = ? WHERE seq = 4",
+        ["0" * 16 + ":" + stored.split(":")[1]],
+    )
+    report = await verify_chain(repository, KEY)
+    assert report.tampered and report.first_bad_seq == 4 and "key id was altered" in report.problem
+
+
+def write_as_before_key_ids(url: str) -> None:
+    """What a yilian without key ids wrote: the checkpoint signature is the HMAC alone."""
+    for seq, digest in sql(url, "SELECT seq, hash FROM audit_checkpoint"):
+        sql(
+            url,
+            "UPDATE audit_checkpoint SET signature = ? WHERE seq = ?",
+            [signature_of(KEY, seq, digest), seq],
+        )
+
+
+async def test_checkpoints_written_before_key_ids_still_verify(logged: tuple[str, Repository]) -> None:
+    url, repository = logged
+    write_as_before_key_ids(url)
+    assert all(split_signature(c.signature)[0] is None for c in await repository.audit_checkpoints())
+    report = await verify_chain(repository, KEY)
+    assert report.ok and report.signatures_checked, report.summary()
+    await fill(repository, 3)  # a newer server appends checkpoints with key ids to the old chain
+    kinds = {split_signature(c.signature)[0] for c in await repository.audit_checkpoints()}
+    assert kinds == {None, key_id(KEY)}
+    assert (await verify_chain(repository, KEY)).ok
+    wrong = await verify_chain(repository, b"another key")
+    assert wrong.tampered and wrong.first_bad_seq == 4  # no key id: cannot be told from a forgery
+    assert "forged" in wrong.problem and "unknown" in wrong.problem
+    change_event(url)
+    assert (await verify_chain(repository, KEY)).first_bad_seq == 5

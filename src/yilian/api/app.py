@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -26,7 +28,7 @@ from yilian.api.bulk_files import add_bulk_file_route
 from yilian.api.endpoint import FhirEndpoint
 from yilian.api.errors import install_error_handlers
 from yilian.api.request import FHIR_PREFIX
-from yilian.api.smart import add_smart_routes
+from yilian.api.smart import add_smart_routes, issuer_directory
 from yilian.bulk.jobs import JobManager
 from yilian.config import Settings
 from yilian.privacy.audit import AuditTrail
@@ -38,6 +40,10 @@ from yilian.router.settings import RouterSettings
 from yilian.store.base import Repository
 
 __all__ = ["create_app"]
+
+DISCOVERY_TIMEOUT_SECONDS = 3.0
+"""How long start-up waits for an issuer's discovery document (all issuers are read at once)."""
+DISCOVERY_RETRY_SECONDS = 300.0
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -72,12 +78,28 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     # folder (bulk_dir, else data_dir/bulk);
     # closing the app stops them (their jobs fail with "server stopped").
     jobs = JobManager(repository, settings.bulk_path)
+    # What the trusted issuers offer clients (smart-configuration): read from each issuer's own
+    # discovery document before the first request; one that cannot be read is retried later.
+    issuers = issuer_directory(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await repository.open()
         try:
-            yield
+            await issuers.discover(timeout=DISCOVERY_TIMEOUT_SECONDS)
+            async with anyio.create_task_group() as background:
+                if issuers.pending:
+                    background.start_soon(
+                        partial(
+                            issuers.keep_discovering,
+                            timeout=DISCOVERY_TIMEOUT_SECONDS,
+                            every=DISCOVERY_RETRY_SECONDS,
+                        )
+                    )
+                try:
+                    yield
+                finally:
+                    background.cancel_scope.cancel()
         finally:
             try:
                 await jobs.close()
@@ -116,7 +138,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
         audit=audit,
     )
     endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth), auth)
-    add_smart_routes(app, auth)
+    add_smart_routes(app, auth, issuers)
     add_bulk_file_route(app, auth, jobs, router.audit)  # before the /fhir catch-all
     _add_fhir_routes(app, endpoint)
     app.fhir_endpoint = endpoint

@@ -5,7 +5,8 @@ SMART App Launch 2.x (http://hl7.org/fhir/smart-app-launch/conformance.html) has
 the authorization server from `[base]/.well-known/smart-configuration`; yilian serves the same
 document at the server root, the alliance base `/fhir/` and every institution base
 `/fhir/{code}/`.  yilian is a resource server only: it names the issuers it trusts and the
-scopes it understands, and leaves authorization and token endpoints to the identity provider.
+scopes it understands, and sends clients to the identity provider's authorization and token
+endpoints, as configured or as the provider publishes them (`yilian.auth.discovery`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from starlette.responses import JSONResponse, Response
 
 from yilian.api.auth import Authenticator
 from yilian.api.request import FHIR_PREFIX
+from yilian.auth.discovery import IssuerDirectory, IssuerMetadata, configured
 from yilian.auth.purpose import PURPOSES
+from yilian.config import Settings
 
-__all__ = ["JWKS_PATH", "add_smart_routes", "capability_security", "smart_configuration"]
+__all__ = [
+    "JWKS_PATH",
+    "add_smart_routes",
+    "capability_security",
+    "issuer_directory",
+    "smart_configuration",
+]
 
 JWKS_PATH = "/.well-known/jwks.json"
 _SMART_PATH = "/.well-known/smart-configuration"
@@ -38,34 +47,87 @@ _SCOPES = [
     "system/*.write",
     "system/*.*",
 ]
+_CLIENT_CAPABILITIES = (
+    ("private_key_jwt", "client-confidential-asymmetric"),
+    ("client_secret_basic", "client-confidential-symmetric"),
+    ("client_secret_post", "client-confidential-symmetric"),
+)
 _SECURITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 
 
-def smart_configuration(auth: Authenticator, root: str) -> dict[str, Any]:
-    """The discovery document; `root` is the server's absolute root URL."""
+def issuer_directory(settings: Settings) -> IssuerDirectory:
+    """The configured issuers' metadata; those with `discovery` on are read at start-up."""
+    issuers = [
+        configured(
+            i.issuer,
+            jwks_uri=i.jwks_url,
+            authorization_endpoint=i.authorization_endpoint,
+            token_endpoint=i.token_endpoint,
+            grant_types=i.grant_types_supported,
+            auth_methods=i.token_endpoint_auth_methods_supported,
+        )
+        for i in settings.issuers
+    ]
+    discover = [i.issuer for i in settings.issuers if i.discovery] if settings.auth == "on" else []
+    return IssuerDirectory(issuers, discover=discover)
+
+
+def smart_configuration(auth: Authenticator, directory: IssuerDirectory, root: str) -> dict[str, Any]:
+    """The discovery document; `root` is the server's absolute root URL.
+
+    It names an endpoint only when the issuer clients are sent to really has it, and a grant
+    type only when its endpoints are named: `authorization_code` (with PKCE) needs both the
+    authorization and the token endpoint, `client_credentials` the token endpoint.  With only
+    the development issuer, whose tokens `yilian token` mints, there is no grant at all."""
     if auth.verifier is None:
         return {
             "capabilities": [],
             "scopes_supported": [],
+            "grant_types_supported": [],
             "yilian_authentication": "off (local development only: every caller is the system client)",
         }
-    issuers = [i.issuer for i in auth.verifier.issuers]
-    jwks = next((i.jwks_url for i in auth.verifier.issuers if i.jwks_url), "")
-    if auth.dev_issuer is not None:
-        jwks = f"{root}{JWKS_PATH}"
-    document: dict[str, Any] = {
-        "issuer": issuers[0] if issuers else "",
-        "jwks_uri": jwks,
-        "grant_types_supported": ["authorization_code", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-        "capabilities": _CAPABILITIES,
-        "scopes_supported": _SCOPES,
-        "code_challenge_methods_supported": ["S256"],
-        "yilian_trusted_issuers": issuers,
-        "yilian_audience": auth.verifier.audience,
-        "yilian_roles_claim": "role",
-        "yilian_purposes_of_use": list(PURPOSES),
-    }
+    trusted = [i.issuer for i in auth.verifier.issuers]
+    primary = directory.primary()
+    if primary is None and auth.dev_issuer is not None:
+        primary = IssuerMetadata(auth.dev_issuer.issuer, jwks_uri=f"{root}{JWKS_PATH}")
+    grants = primary.grants() if primary is not None else []
+    document: dict[str, Any] = {}
+    if primary is not None:
+        document["issuer"] = primary.issuer
+        if primary.jwks_uri:
+            document["jwks_uri"] = primary.jwks_uri
+    capabilities = list(_CAPABILITIES)
+    if primary is not None and "authorization_code" in grants:
+        document["authorization_endpoint"] = primary.authorization_endpoint
+    if primary is not None and grants:
+        document["token_endpoint"] = primary.token_endpoint
+        methods = primary.auth_methods or ()
+        if methods:
+            document["token_endpoint_auth_methods_supported"] = list(methods)
+        capabilities += [c for m, c in _CLIENT_CAPABILITIES if m in methods]
+        if "authorization_code" in grants:
+            # SMART requires S256 and forbids plain; an issuer that does not say is taken at SMART's word.
+            pkce = [m for m in primary.code_challenge_methods or ("S256",) if m != "plain"]
+            if pkce:
+                document["code_challenge_methods_supported"] = pkce
+            if "none" in methods:
+                capabilities.append("client-public")
+    document.update(
+        {
+            "grant_types_supported": grants,
+            "capabilities": capabilities,
+            "scopes_supported": _SCOPES,
+            "yilian_trusted_issuers": trusted,
+            "yilian_audience": auth.verifier.audience,
+            "yilian_roles_claim": "role",
+            "yilian_purposes_of_use": list(PURPOSES),
+        }
+    )
+    if not grants:
+        document["yilian_tokens"] = (
+            "no token endpoint is known: tokens come from the trusted issuers by their own means "
+            "(the development issuer's from `yilian token`)"
+        )
     return document
 
 
@@ -85,12 +147,13 @@ def capability_security(auth: Authenticator) -> dict[str, Any]:
     }
 
 
-def add_smart_routes(app: FastAPI, auth: Authenticator) -> None:
+def add_smart_routes(app: FastAPI, auth: Authenticator, directory: IssuerDirectory) -> None:
     """Register the discovery routes (before the FHIR catch-all, so they win)."""
 
     async def configuration(request: Request) -> Response:
         root = str(request.base_url).rstrip("/")
-        return JSONResponse(smart_configuration(auth, root), headers={"cache-control": "max-age=300"})
+        document = smart_configuration(auth, directory, root)
+        return JSONResponse(document, headers={"cache-control": "max-age=300"})
 
     for path in (_SMART_PATH, FHIR_PREFIX + _SMART_PATH, FHIR_PREFIX + "/{institution}" + _SMART_PATH):
         app.add_api_route(

@@ -1,7 +1,10 @@
 """`yilian audit verify [--db URL]`: check the audit log's hash chain and signed checkpoints.
 
 Exit status 0 with a summary when the chain is intact; 1 naming the first entry (seq) that
-was altered, removed or reordered and what is wrong with it; 2 for bad settings or URL.  The
+was altered, removed or reordered and what is wrong with it; 2 for bad settings or URL; 3
+when nothing was found altered but the checkpoints were signed with another key than the one
+given (each checkpoint names its key by an id that reveals nothing of it), so the operator
+retries with the right key instead of raising a tampering alarm.  The
 checkpoint key is the one `yilian serve` signs with: `--key`, else the `audit_signing_key`
 setting (`YILIAN_AUDIT_SIGNING_KEY` or the TOML file), else the key file
 `audit_signing_key_file` (default `data_dir`/audit-key, which serve creates; never created
@@ -22,7 +25,10 @@ from yilian.cli.audit_key import resolve_audit_key
 from yilian.config import SettingsError, load_settings
 from yilian.privacy.audit import VerifyReport, verify_chain
 
-__all__ = ["audit_app"]
+__all__ = ["TAMPERED", "WRONG_KEY", "audit_app"]
+
+TAMPERED = 1
+WRONG_KEY = 3
 
 audit_app = typer.Typer(help="Check the tamper-evident audit log.", no_args_is_help=True)
 console = Console()
@@ -59,8 +65,9 @@ def verify(
         errors.print(f"[yellow]{escape(resolved.message)}[/yellow]")
     url = settings.database_url
     report: VerifyReport = _with_repository(url, lambda repo: verify_chain(repo, signing_key))
+    # One line per verdict, never wrapped, so logs and scripts can grep for it.
     if report.ok:
-        console.print(escape(report.summary()))
+        console.print(escape(report.summary()), soft_wrap=True)
         return
-    errors.print(f"[red]{escape(report.summary())}[/red]")
-    raise typer.Exit(1)
+    errors.print(f"[red]{escape(report.summary())}[/red]", soft_wrap=True)
+    raise typer.Exit(WRONG_KEY if report.wrong_key else TAMPERED)

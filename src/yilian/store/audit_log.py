@@ -80,7 +80,9 @@ class AuditLink:
 @dataclass(frozen=True, slots=True)
 class AuditCheckpoint:
     """A signature over (seq, hash) made by the holder of the audit key: entries up to `seq`
-    can no longer be rewritten, even with every hash recomputed, without the key."""
+    can no longer be rewritten, even with every hash recomputed, without the key.  The
+    signature is `key id:HMAC`, or the HMAC alone in checkpoints written before key ids
+    (privacy/audit_chain.py)."""
 
     seq: int
     hash: str
