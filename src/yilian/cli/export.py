@@ -29,7 +29,7 @@ from yilian.bulk.export import ExportRequest, export_runner, parse_export
 from yilian.bulk.jobs import BulkJob, JobManager
 from yilian.cli.keys import settings_with_codec
 from yilian.fhir.outcome import OutcomeError
-from yilian.store.base import Scope
+from yilian.store.base import Scope, StoreUnavailableError
 from yilian.store.factory import open_repository
 
 __all__ = ["export_command"]
@@ -198,5 +198,8 @@ def export_command(
         raise typer.Exit(1) from None
     except httpx.HTTPError as exc:
         errors.print("[red]cannot reach the server:[/red]", escape(str(exc)))
+        raise typer.Exit(1) from None
+    except StoreUnavailableError as exc:
+        errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
     _summary(outputs, time.monotonic() - started)

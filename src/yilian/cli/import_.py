@@ -31,7 +31,7 @@ from yilian.cli.keys import settings_with_codec
 from yilian.fhir.outcome import OutcomeError
 from yilian.ingest import Loader, LoadFailed, LoadReport, expand_paths
 from yilian.ingest.report import ProblemFile
-from yilian.store.base import DEFAULT_PARTITION, Scope
+from yilian.store.base import DEFAULT_PARTITION, Scope, StoreUnavailableError
 from yilian.store.factory import open_repository
 
 __all__ = ["import_command"]
@@ -205,7 +205,7 @@ def import_command(
         else:
             settings, codec = settings_with_codec(config, db)
             report = anyio.run(_inline, settings.database_url, files, institution, codec, errors_file)
-    except (OutcomeError, LoadFailed) as exc:
+    except (OutcomeError, LoadFailed, StoreUnavailableError) as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
     except httpx.HTTPError as exc:

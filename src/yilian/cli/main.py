@@ -29,7 +29,7 @@ from yilian.cli.serve import announce_auth, check_auth, run_server
 from yilian.cli.token import token_command
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.fhir.outcome import OutcomeError
-from yilian.store.base import Repository
+from yilian.store.base import Repository, StoreUnavailableError
 from yilian.store.codec import ResourceCodec
 from yilian.store.factory import open_repository
 
@@ -106,8 +106,11 @@ def _with_repository(
         repository = open_repository(url, codec=codec) if codec else open_repository(url, check_keys=False)
         try:
             await repository.open()
-        except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
-            raise _CannotOpenError(f"cannot open {url}: {type(exc).__name__}: {exc}") from exc
+        except StoreUnavailableError as exc:
+            raise _CannotOpenError(str(exc)) from exc
+        except Exception as exc:  # a backend's own error: still one line
+            reason = " ".join(str(exc).split())
+            raise _CannotOpenError(f"cannot open the database: {type(exc).__name__}: {reason}") from exc
         try:
             return await work(repository)
         finally:
@@ -174,6 +177,7 @@ def serve(
     )
     _check_url(settings.database_url)
     _check_auth(settings)
+    _with_repository(settings.database_url, _reachable)  # one line now, not a worker's traceback
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.database_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
     announce_auth(settings, console)
@@ -184,6 +188,10 @@ def serve(
     except SettingsError as exc:
         errors.print("[red]cannot serve:[/red]", escape(str(exc)))
         raise typer.Exit(2) from None
+
+
+async def _reachable(repository: Repository) -> None:
+    """Nothing: opening the repository (and bringing its schema up to date) is the check."""
 
 
 def _check_auth(settings: Settings) -> None:

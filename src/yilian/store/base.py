@@ -45,6 +45,7 @@ __all__ = [
     "Scope",
     "SearchResult",
     "Session",
+    "StoreUnavailableError",
     "StoredResource",
     "conditional_create",
     "conditional_delete",
@@ -56,6 +57,11 @@ _SORTED = orjson.OPT_SORT_KEYS
 
 DEFAULT_PARTITION = "default"
 """The partition that writes through the alliance-wide base `/fhir/` land in."""
+
+
+class StoreUnavailableError(ConnectionError):
+    """The database could not be reached or opened (`Repository.open`); the message is one
+    line that says which and why, for a command to print as it is."""
 
 
 @dataclass(frozen=True, slots=True)

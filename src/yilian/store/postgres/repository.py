@@ -15,9 +15,11 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import psycopg
+import psycopg.conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from yilian.fhir.outcome import OutcomeError
+from yilian.store.base import StoreUnavailableError
 from yilian.store.postgres.dialect import PostgresDialect
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.fragment import Sql
@@ -102,6 +104,7 @@ class PostgresRepository(SqlRepository):
 
     async def open(self) -> None:
         if self._pool is None:
+            await self._probe()
             pool = self._new_pool({})
             # Reads run statement by statement in autocommit on connections that refuse writes:
             # one round trip for a read instead of BEGIN, SET TRANSACTION READ ONLY, SELECT and
@@ -112,6 +115,22 @@ class PostgresRepository(SqlRepository):
             await readers.open(wait=True)
             self._pool, self._readers = pool, readers
         await self._prepare()
+
+    async def _probe(self) -> None:
+        """One connection first: an unreachable server or a missing database fails here, at
+        once and in one line, instead of in pools that retry for their whole timeout."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._url, connect_timeout=10)
+        except psycopg.Error as exc:
+            where = psycopg.conninfo.conninfo_to_dict(self._url)
+            target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
+            reason = " ".join(str(exc).split())
+            if "does not exist" in reason and where.get("dbname"):
+                reason += (
+                    f"; create it first (createdb -h {where.get('host', 'localhost')} {where['dbname']})"
+                )
+            raise StoreUnavailableError(f"cannot connect to PostgreSQL at {target}: {reason}") from exc
+        await conn.close()
 
     def _new_pool(self, kwargs: dict[str, Any]) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         return AsyncConnectionPool(

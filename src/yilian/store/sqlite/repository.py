@@ -21,6 +21,7 @@ import anyio
 import anyio.to_thread
 
 from yilian.fhir.outcome import OutcomeError
+from yilian.store.base import StoreUnavailableError
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.repository import SqlRepository
@@ -102,11 +103,14 @@ class SqliteRepository(SqlRepository):
 
     async def open(self) -> None:
         if self._writer is None:
-            if not self._memory:
-                # "create or reuse": the default database lives in a data folder that a first
-                # run has not made yet.
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            self._writer = await anyio.to_thread.run_sync(self._connect)
+            try:
+                if not self._memory:
+                    # "create or reuse": the default database lives in a data folder that a
+                    # first run has not made yet.
+                    Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                self._writer = await anyio.to_thread.run_sync(self._connect)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreUnavailableError(f"cannot open the SQLite file {self._path}: {exc}") from exc
         await self._prepare()
 
     async def close(self) -> None:
