@@ -98,6 +98,7 @@ def describe_encryption(codec: ResourceCodec) -> str:
 def write_demo_key_file(path: Path) -> Path:
     """A key file for the demo (kept if it exists, so a second demo reads its own data)."""
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         keyring = Keyring((("demo1", secrets.token_bytes(KEY_BYTES)),), secrets.token_bytes(KEY_BYTES))
         path.write_text(key_file_text(keyring), encoding="utf-8")
         path.chmod(0o600)
