@@ -29,6 +29,7 @@ typecheck: install
 
 importlint: install
 	$(BIN)/lint-imports
+	$(BIN)/python tools/check_import_cycles.py
 
 unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile

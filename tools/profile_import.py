@@ -42,8 +42,9 @@ import orjson
 from yilian.ingest import Loader, LoaderOptions, expand_paths
 from yilian.store.base import DEFAULT_PARTITION, Scope
 from yilian.store.factory import open_repository
-from yilian.store.sql.bulk_load import Prepared, _target
+from yilian.store.sql.bulk_load import Prepared
 from yilian.store.sql.repository import SqlRepository
+from yilian.store.sql.session import insert_target
 from yilian.synth.population import write_ndjson
 
 PG_ADMIN = os.environ.get("YILIAN_PROFILE_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -222,7 +223,7 @@ def _rows(repo: SqlRepository, files: list[Path]) -> list[dict[str, tuple[tuple[
             prepared: Prepared = item  # type: ignore[assignment]
             rid += 1
             for text, encoded in prepared[3]:
-                table, columns = _target(text)
+                table, columns = insert_target(text)
                 d.bulk_attach(rid, encoded, tables.setdefault(table, (columns, []))[1])
         batches.append(tables)
         pending.clear()

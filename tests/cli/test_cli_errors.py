@@ -36,7 +36,7 @@ def _flat(output: str) -> str:
 @pytest.mark.parametrize("index", range(6))
 def test_a_url_no_backend_takes(tmp_path: Path, index: int) -> None:
     args = _commands("mysql://somewhere/db", tmp_path)[index]
-    result = runner.invoke(app, args, env={"YILIAN_DATA_DIR": str(tmp_path)})
+    result = runner.invoke(app, args, env={"YILIAN_DATA_DIR": str(tmp_path), "COLUMNS": "400"})
     assert result.exit_code == 2, (args, result.output)
     assert isinstance(result.exception, SystemExit), (args, result.exception)
     assert "unsupported database URL 'mysql://somewhere/db'" in _flat(result.output), result.output
@@ -45,7 +45,7 @@ def test_a_url_no_backend_takes(tmp_path: Path, index: int) -> None:
 @pytest.mark.parametrize("index", range(6))
 def test_a_postgresql_server_that_is_not_there(tmp_path: Path, index: int) -> None:
     args = _commands(UNREACHABLE, tmp_path)[index]
-    result = runner.invoke(app, args, env={"YILIAN_DATA_DIR": str(tmp_path)})
+    result = runner.invoke(app, args, env={"YILIAN_DATA_DIR": str(tmp_path), "COLUMNS": "400"})
     assert result.exit_code == 1, (args, result.output)
     assert isinstance(result.exception, SystemExit), (args, result.exception)
     text = _flat(result.output)
@@ -56,7 +56,9 @@ def test_a_database_that_does_not_exist_says_how_to_make_it(pg_databases: object
     if pg_databases is None:
         pytest.skip("PostgreSQL unreachable")
     url = "postgresql://postgres@127.0.0.1:5432/yilian_no_such_database"
-    result = runner.invoke(app, ["institution", "list", "--db", url], env={"YILIAN_DATA_DIR": str(tmp_path)})
+    result = runner.invoke(
+        app, ["institution", "list", "--db", url], env={"YILIAN_DATA_DIR": str(tmp_path), "COLUMNS": "400"}
+    )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     text = _flat(result.output)
     assert 'database "yilian_no_such_database" does not exist' in text
@@ -66,6 +68,8 @@ def test_a_database_that_does_not_exist_says_how_to_make_it(pg_databases: object
 def test_a_sqlite_path_that_cannot_be_a_file(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder.db"
     folder.mkdir()
-    result = runner.invoke(app, ["institution", "list", "--db", f"sqlite:///{folder}"])
+    result = runner.invoke(
+        app, ["institution", "list", "--db", f"sqlite:///{folder}"], env={"COLUMNS": "400"}
+    )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert f"cannot open the SQLite file {folder}" in _flat(result.output)

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from yilian.cli.audit_key import resolve_audit_key
+from yilian.cli.database import with_repository
 from yilian.config import SettingsError, load_settings
 from yilian.privacy.audit import VerifyReport, verify_chain
 
@@ -52,8 +53,6 @@ def verify(
     ] = None,
 ) -> None:
     """Recompute every hash of the audit log in order and check every checkpoint signature."""
-    from yilian.cli.main import _with_repository  # the shared open/close/exit-code helper
-
     try:
         settings = load_settings(config_file=config, overrides={"db_url": db, "audit_signing_key": key})
         resolved = resolve_audit_key(settings.replace(audit="on"), create=False)
@@ -64,7 +63,7 @@ def verify(
     if signing_key is None:
         errors.print(f"[yellow]{escape(resolved.message)}[/yellow]")
     url = settings.database_url
-    report: VerifyReport = _with_repository(url, lambda repo: verify_chain(repo, signing_key))
+    report: VerifyReport = with_repository(url, lambda repo: verify_chain(repo, signing_key))
     # One line per verdict, never wrapped, so logs and scripts can grep for it.
     if report.ok:
         console.print(escape(report.summary()), soft_wrap=True)

@@ -1,17 +1,15 @@
 """The `yilian` command: serve, demo, and institution registration.
 
 This module is the composition root: it resolves `Settings` (defaults < TOML file < `YILIAN_*`
-environment < command-line options), opens the repository through `store.factory` and hands
+environment < command-line options), opens the repository (cli/database.py) and hands
 both to the api or the alliance functions.  It holds no FHIR or domain logic of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import anyio
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -21,6 +19,7 @@ from yilian import __version__
 from yilian.alliance import list_institutions, register_institution, remove_institution
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.cli.audit import audit_app
+from yilian.cli.database import check_url, with_repository
 from yilian.cli.demo import LoadedInstitution, demo_database, demo_tokens, load_sample, with_demo_audit_key
 from yilian.cli.export import export_command
 from yilian.cli.import_ import import_command
@@ -28,14 +27,9 @@ from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
 from yilian.cli.token import token_command
 from yilian.config import Settings, SettingsError, load_settings
-from yilian.fhir.outcome import OutcomeError
-from yilian.store.base import Repository, StoreUnavailableError
-from yilian.store.codec import ResourceCodec
-from yilian.store.factory import open_repository
+from yilian.store.base import Repository
 
 __all__ = ["app"]
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="yilian",
@@ -96,47 +90,6 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _with_repository(
-    url: str, work: Callable[[Repository], Awaitable[T]], codec: ResourceCodec | None = None
-) -> T:
-    """Open the repository, run `work`, close it; an OutcomeError becomes exit status 1.
-    Without a `codec` (commands that never read protected identifiers) keys are not checked."""
-
-    async def run() -> T:
-        repository = open_repository(url, codec=codec) if codec else open_repository(url, check_keys=False)
-        try:
-            await repository.open()
-        except StoreUnavailableError as exc:
-            raise _CannotOpenError(str(exc)) from exc
-        except Exception as exc:  # a backend's own error: still one line
-            reason = " ".join(str(exc).split())
-            raise _CannotOpenError(f"cannot open the database: {type(exc).__name__}: {reason}") from exc
-        try:
-            return await work(repository)
-        finally:
-            await repository.close()
-
-    _check_url(url)
-    try:
-        return anyio.run(run)
-    except (OutcomeError, _CannotOpenError) as exc:
-        errors.print("[red]error:[/red]", escape(str(exc)))
-        raise typer.Exit(1) from None
-
-
-class _CannotOpenError(Exception):
-    """The database could not be reached or opened."""
-
-
-def _check_url(url: str) -> None:
-    """Exit with status 2 and a clear message if no backend takes `url` (nothing connects)."""
-    try:
-        open_repository(url)
-    except ValueError as exc:
-        errors.print("[red]invalid database URL:[/red]", escape(str(exc)))
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(
     db: Annotated[
@@ -175,9 +128,9 @@ def serve(
         auth=auth,
         auth_dev_issuer=dev_issuer,
     )
-    _check_url(settings.database_url)
+    check_url(settings.database_url)
     _check_auth(settings)
-    _with_repository(settings.database_url, _reachable)  # one line now, not a worker's traceback
+    with_repository(settings.database_url, _reachable)  # one line now, not a worker's traceback
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.database_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
     announce_auth(settings, console)
@@ -222,7 +175,7 @@ def demo(
     _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
     codec = announce_encryption(settings, console)
-    loaded = _with_repository(settings.database_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
+    loaded = with_repository(settings.database_url, lambda repo: load_sample(repo, f"{base}/fhir"), codec)
 
     table = Table(title="Sample alliance (synthetic data)")
     table.add_column("institution", no_wrap=True)
@@ -286,7 +239,7 @@ def institution_add(
 ) -> None:
     """Register an institution: its partition and its Organization resource."""
     settings = _settings(config, db_url=db)
-    partition = _with_repository(settings.database_url, lambda repo: register_institution(repo, code, name))
+    partition = with_repository(settings.database_url, lambda repo: register_institution(repo, code, name))
     console.print(
         f"registered [bold]{partition.code}[/bold] ({escape(partition.name)}), "
         f"Organization/{partition.organization_id}; FHIR base /fhir/{partition.code}/"
@@ -297,7 +250,7 @@ def institution_add(
 def institution_list(db: DbOption = None, config: ConfigOption = None) -> None:
     """List registered institutions."""
     settings = _settings(config, db_url=db)
-    partitions = _with_repository(settings.database_url, list_institutions)
+    partitions = with_repository(settings.database_url, list_institutions)
     if not partitions:
         console.print("no institutions registered")
         return
@@ -320,5 +273,5 @@ def institution_remove(
 ) -> None:
     """Unregister an institution (refused while it still holds records)."""
     settings = _settings(config, db_url=db)
-    removed = _with_repository(settings.database_url, lambda repo: remove_institution(repo, code))
+    removed = with_repository(settings.database_url, lambda repo: remove_institution(repo, code))
     console.print(f"removed [bold]{removed.code}[/bold] ({escape(removed.name)})")

@@ -2,7 +2,8 @@
 
 Bulk Data import (https://hl7.org/fhir/uv/bulkdata/) and `yilian import` hand the store
 resources that already carry their ids.  `load_batch` is `Session.bulk_load` for the SQL
-backends, inside the session's one database transaction:
+backends (`BulkLoadingSession`, the session the SQL repository opens), inside the session's
+one database transaction:
 
 1. one SELECT finds the current rows of every (type, id) in the batch (locked `FOR UPDATE` on
    PostgreSQL, so a concurrent writer of the same resource waits for the batch);
@@ -41,8 +42,8 @@ from yilian.store.base import LoadedResource, Scope, refused_message, same_conte
 from yilian.store.codec import ResourceCodec
 from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.dialect import Dialect
-from yilian.store.sql.fragment import Sql
-from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements, merge_statements
+from yilian.store.sql.fragment import BatchStatement, Sql
+from yilian.store.sql.indexing import delete_statements, insert_statements, merge_statements
 from yilian.store.sql.session import (
     _UPDATE_RESOURCE,
     Indexer,
@@ -53,7 +54,7 @@ from yilian.store.sql.session import (
     insert_target,
 )
 
-__all__ = ["Prepared", "load_batch", "load_prepared", "prepare_resources"]
+__all__ = ["BulkLoadingSession", "Prepared", "load_batch", "load_prepared", "prepare_resources"]
 
 Prepared = tuple[str, str, bytes, tuple[tuple[str, object], ...]]
 """A resource ready to be written as version 1: type, id, its stamped plaintext JSON, and per
@@ -67,6 +68,22 @@ _HISTORY = f"INSERT INTO resource_history ({', '.join(_HISTORY_COLUMNS)})"
 
 _KEY_CHUNK = 1000
 """Ids looked up per SELECT (two lists of at most this many parameters on SQLite)."""
+
+
+class BulkLoadingSession(SqlSession):
+    """The SQL session with `bulk_load` and `bulk_load_prepared` written a batch at a time."""
+
+    async def bulk_load(
+        self, resources: Sequence[dict[str, Any]], partition: str, scope: Scope
+    ) -> list[LoadedResource]:
+        """A batch written PUT-style in a few statements (see the module docstring)."""
+        return await load_batch(self, resources, partition, scope)
+
+    async def bulk_load_prepared(
+        self, prepared: Sequence[object], partition: str, scope: Scope
+    ) -> list[LoadedResource]:
+        """`bulk_load` of items made by `prepare_resources` (see the module docstring)."""
+        return await load_prepared(self, prepared, partition, scope)
 
 
 async def load_batch(

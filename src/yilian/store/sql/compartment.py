@@ -18,16 +18,12 @@ every grant (fail closed).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from yilian.fhir.definitions.compartments import patient_compartment, security_labels
 from yilian.fhir.search.model import IndexValue
 from yilian.store.base import ConsentGrant
 from yilian.store.sql.dialect import Dialect
-from yilian.store.sql.fragment import Sql
-
-if TYPE_CHECKING:  # indexing imports schema, which imports this module's migration
-    from yilian.store.sql.indexing import BatchStatement
+from yilian.store.sql.fragment import BatchStatement, Sql
 
 __all__ = ["compartment_statements", "compartment_tables", "grant_predicate"]
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Sql"]
+__all__ = ["BatchStatement", "Sql"]
+
+BatchStatement = tuple[str, list[tuple[object, ...]]]
+"""A statement and the parameter rows it is executed with (executemany), as every write path
+collects them for `Connection.batch`; kept here, below all of them, so none imports another
+for its type."""
 
 
 @dataclass(frozen=True, slots=True)

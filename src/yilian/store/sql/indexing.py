@@ -26,19 +26,16 @@ from yilian.fhir.search.model import (
     TokenValue,
     UriValue,
 )
+from yilian.store.sql.fragment import BatchStatement
 from yilian.store.sql.schema import COMPOSITE_SLOTS
 
 __all__ = [
     "INDEX_COLUMNS",
     "INDEX_TABLES",
-    "BatchStatement",
     "delete_statements",
     "insert_statements",
     "merge_statements",
 ]
-
-BatchStatement = tuple[str, list[tuple[object, ...]]]
-"""A statement and the parameter rows it is executed with (executemany)."""
 
 _SLOT_COLUMNS = ("system", "code", "unit", "text", "nlo", "nhi", "dlo", "dhi")
 

@@ -22,8 +22,8 @@ from yilian.fhir import jsontext
 from yilian.store.codec import ResourceCodec
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
-from yilian.store.sql.fragment import Sql
-from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements
+from yilian.store.sql.fragment import BatchStatement, Sql
+from yilian.store.sql.indexing import delete_statements, insert_statements
 from yilian.store.sql.keys import active_keys, record_keys, retire_keys
 from yilian.store.sql.session import Indexer
 

@@ -20,6 +20,7 @@ from yilian.fhir.search.model import IndexValue
 from yilian.store.base import DEFAULT_PARTITION, BulkPreparer, Partition, Session
 from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.audit import SqlAuditLog
+from yilian.store.sql.bulk_load import BulkLoadingSession, prepare_resources
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.export_scan import SqlExportScan
@@ -28,7 +29,7 @@ from yilian.store.sql.jobs import SqlJobStore
 from yilian.store.sql.keys import record_keys
 from yilian.store.sql.recode import Progress, RecodeReport, recode
 from yilian.store.sql.schema import KEYS_MIGRATION, MIGRATIONS, Migration, migrations_table
-from yilian.store.sql.session import Indexer, SqlSession
+from yilian.store.sql.session import Indexer
 
 __all__ = ["SqlRepository", "default_indexer"]
 
@@ -128,15 +129,13 @@ class SqlRepository(SqlAuditLog, SqlJobStore, SqlExportScan):
     @asynccontextmanager
     async def _session(self, read_only: bool) -> AsyncIterator[Session]:
         async with self._connection(read_only) as conn:
-            session = SqlSession(conn, self.dialect, self._indexer, self.codec)
+            session = BulkLoadingSession(conn, self.dialect, self._indexer, self.codec)
             session.compartments = any(m.version == 3 for m in self._migrations)  # consent index
             yield session
             await session.flush()  # queued creates are written before the commit
 
     # -- bulk loading (store/sql/bulk_load.py) -------------------------------------------------
     def bulk_preparer(self) -> BulkPreparer | None:
-        from yilian.store.sql.bulk_load import prepare_resources
-
         return partial(
             prepare_resources,
             dialect=self.dialect,

@@ -34,7 +34,6 @@ from yilian.store.audit_log import AuditPage, AuditQuery
 from yilian.store.base import (
     HistoryPage,
     HistoryRequest,
-    LoadedResource,
     Scope,
     SearchResult,
     Session,
@@ -46,10 +45,10 @@ from yilian.store.sql.compartment import compartment_statements
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.criteria import ConditionCompiler
 from yilian.store.sql.dialect import Dialect
-from yilian.store.sql.fragment import Sql
+from yilian.store.sql.fragment import BatchStatement, Sql
 from yilian.store.sql.history import history_rows, version_columns
 from yilian.store.sql.includes import fetch_includes
-from yilian.store.sql.indexing import BatchStatement, delete_statements, insert_statements
+from yilian.store.sql.indexing import delete_statements, insert_statements
 from yilian.store.sql.query import resource_columns, search_statements
 from yilian.store.sql.rows import Row, stored
 
@@ -96,7 +95,9 @@ class _PendingCreate:
 
 
 class SqlSession(Session):
-    """One database transaction's worth of repository primitives."""
+    """One database transaction's worth of repository primitives.  The batched bulk load is
+    built on them in `BulkLoadingSession` (store/sql/bulk_load.py), the session the repository
+    opens; this class alone falls back to the reference `Session.bulk_load`."""
 
     def __init__(
         self, conn: Connection, dialect: Dialect, indexer: Indexer, codec: ResourceCodec = PLAIN
@@ -320,22 +321,6 @@ class SqlSession(Session):
             ]
         )
         return StoredResource(resource_type, id, new_version, instant, stored_partition, b"", deleted=True)
-
-    async def bulk_load(
-        self, resources: Sequence[dict[str, Any]], partition: str, scope: Scope
-    ) -> list[LoadedResource]:
-        """A batch written PUT-style in a few statements (store/sql/bulk_load.py)."""
-        from yilian.store.sql.bulk_load import load_batch  # it builds on this module's helpers
-
-        return await load_batch(self, resources, partition, scope)
-
-    async def bulk_load_prepared(
-        self, prepared: Sequence[object], partition: str, scope: Scope
-    ) -> list[LoadedResource]:
-        """`bulk_load` of items made by `prepare_resources` (store/sql/bulk_load.py)."""
-        from yilian.store.sql.bulk_load import load_prepared
-
-        return await load_prepared(self, prepared, partition, scope)
 
     # -- the codec hook (store.codec): the stored form of sensitive values ----------------------
     def _at_rest(self, body: dict[str, Any], content: bytes) -> bytes:
