@@ -35,6 +35,7 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _SUFFIXES = (".ndjson.gz", ".jsonl.gz", ".json.gz", ".ndjson", ".jsonl", ".json")
 _DATA = "data"
 _OWNER = "owner.json"
+_MAX_NAME = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class StagedUpload:
     id: str
     path: Path  # the bytes received so far, named with the client's suffix
     size: int
+    name: str  # the client's name for the file, which problems in it are reported under
 
 
 class UploadStore:
@@ -53,7 +55,8 @@ class UploadStore:
 
     def create(self, owner: str, name: str) -> StagedUpload:
         """A new, empty upload for a file called `name` (its suffix says NDJSON or Bundle JSON,
-        gzipped or not)."""
+        gzipped or not; the import reports its problems under this name, as `yilian import
+        --db` would under the file's path)."""
         suffix = next((s for s in _SUFFIXES if name.lower().endswith(s)), None)
         if suffix is None:
             raise OutcomeError.invalid(
@@ -64,10 +67,11 @@ class UploadStore:
         upload_id = uuid.uuid4().hex
         folder = self.directory / upload_id
         folder.mkdir(parents=True)
-        (folder / _OWNER).write_bytes(orjson.dumps({"owner": owner, "suffix": suffix}))
+        name = name[-_MAX_NAME:]
+        (folder / _OWNER).write_bytes(orjson.dumps({"owner": owner, "suffix": suffix, "name": name}))
         path = folder / f"{_DATA}{suffix}"
         path.touch()
-        return StagedUpload(upload_id, path, 0)
+        return StagedUpload(upload_id, path, 0, name)
 
     def get(self, upload_id: str, owner: str) -> StagedUpload:
         """The caller's upload; anyone else's, like an unknown id, is a 404."""
@@ -83,7 +87,7 @@ class UploadStore:
         path = folder / f"{_DATA}{meta['suffix']}"
         if not path.is_file():
             raise OutcomeError.not_found(f"no upload {upload_id!r}")
-        return StagedUpload(upload_id, path, path.stat().st_size)
+        return StagedUpload(upload_id, path, path.stat().st_size, str(meta.get("name", upload_id)))
 
     def append(self, upload_id: str, owner: str, offset: int, chunk: bytes) -> StagedUpload:
         """Add `chunk` at `offset`, which must be the upload's size (409 otherwise)."""
@@ -102,16 +106,16 @@ class UploadStore:
             except BaseException:
                 out.truncate(offset)
                 raise
-        return StagedUpload(upload_id, upload.path, offset + len(chunk))
+        return StagedUpload(upload_id, upload.path, offset + len(chunk), upload.name)
 
-    def take(self, upload_id: str, owner: str, target: Path) -> Path:
+    def take(self, upload_id: str, owner: str, target: Path) -> StagedUpload:
         """Move the upload's file to `target` (its suffix appended); the upload is gone."""
         upload = self.get(upload_id, owner)
         moved = target.with_name(target.name + "".join(upload.path.suffixes))
         moved.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(upload.path), moved)
         shutil.rmtree(upload.path.parent, ignore_errors=True)
-        return moved
+        return StagedUpload(upload_id, moved, upload.size, upload.name)
 
     def _expire(self) -> None:
         if not self.directory.is_dir():

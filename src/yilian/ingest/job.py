@@ -51,7 +51,7 @@ def import_runner(repository: Repository, plan: ImportPlan, uploads: UploadStore
 
     async def run(ctx: JobContext) -> None:
         files = await _resolve(plan, uploads, ctx.directory)
-        total = sum(path.stat().st_size for _, path in files)
+        total = sum(path.stat().st_size for _, path, _ in files)
         problems = ProblemFile(ctx.directory / ERROR_FILE)
         await ctx.progress(0, bytes_done=0, bytes_total=total)
 
@@ -69,8 +69,8 @@ def import_runner(repository: Repository, plan: ImportPlan, uploads: UploadStore
         )
         loader.report.bytes_total = total
         try:
-            for given, path in files:
-                await loader.load_file(path, source=given.url, resource_type=given.type)
+            for given, path, source in files:
+                await loader.load_file(path, source=source, resource_type=given.type)
                 if loader.report.cancelled:
                     return
                 if given.remote:  # downloaded or uploaded: the job's own copy
@@ -88,18 +88,19 @@ def import_runner(repository: Repository, plan: ImportPlan, uploads: UploadStore
 
 async def _resolve(
     plan: ImportPlan, uploads: UploadStore | None, directory: Path
-) -> list[tuple[ImportInput, Path]]:
-    """Each input's file on this machine: uploads taken, local ones checked, remote ones
-    downloaded."""
+) -> list[tuple[ImportInput, Path, str]]:
+    """Each input's file on this machine and the name its problems are reported under: uploads
+    taken (under the client's name for the file), local ones checked, remote ones downloaded."""
     staged = dict(plan.uploads)
-    out: list[tuple[ImportInput, Path]] = []
+    out: list[tuple[ImportInput, Path, str]] = []
     for number, given in enumerate(plan.inputs, start=1):
         if given.url in staged and uploads is not None:
-            out.append((given, uploads.take(staged[given.url], plan.owner, directory / f"input-{number}")))
+            upload = uploads.take(staged[given.url], plan.owner, directory / f"input-{number}")
+            out.append((given, upload.path, upload.name))
         elif given.remote:
-            out.append((given, await fetch(given.url, directory, f"input-{number}")))
+            out.append((given, await fetch(given.url, directory, f"input-{number}"), given.url))
         else:
-            out.append((given, local_path(given.url, plan.allowed_dirs)))
+            out.append((given, local_path(given.url, plan.allowed_dirs), given.url))
     return out
 
 
