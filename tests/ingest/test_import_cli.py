@@ -32,11 +32,12 @@ def test_cli_import_summary_and_rerun(store_url: str, tmp_path: Path) -> None:
     errors = tmp_path / "errors.ndjson"
     runner = CliRunner()
     result = runner.invoke(app, ["import", str(folder), "--db", store_url, "--errors", str(errors)])
-    assert result.exit_code == 0, result.output
-    assert "2 resources loaded (2 created, 0 updated, 0 unchanged), 1 not loaded" in result.output
+    assert result.exit_code == 1, result.output  # a line was refused
+    assert "2 resources loaded (2 created, 0 updated, 0 unchanged), 1 refused" in result.output
     assert "Patient.ndjson line 2" in result.output
     assert orjson.loads(errors.read_bytes().splitlines()[0])["resourceType"] == "OperationOutcome"
-    again = runner.invoke(app, ["import", str(folder), "--db", store_url])
+    again = runner.invoke(app, ["import", str(folder), "--db", store_url, "--accept-refused"])
+    assert again.exit_code == 0, again.output
     assert "2 resources loaded (0 created, 0 updated, 2 unchanged)" in again.output
     missing = runner.invoke(app, ["import", str(folder), "--db", store_url, "--institution", "nowhere"])
     assert missing.exit_code == 1 and "not registered" in missing.output

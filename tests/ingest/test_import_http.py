@@ -126,7 +126,10 @@ def test_http_inputs_are_fetched(client: httpx.Client, fhir: str, tmp_path: Path
     finally:
         server.shutdown()
     assert r.status_code == 200, r.text
-    assert r.json()["output"] == [{"type": "Patient", "url": r.json()["output"][0]["url"], "count": 2}]
+    counts = {"created": 2, "updated": 0, "unchanged": 0, "refused": 0}
+    assert r.json()["output"] == [
+        {"type": "Patient", "url": r.json()["output"][0]["url"], "count": 2, "extension": counts}
+    ]
     assert client.get(f"{fhir}/Patient/ph2").status_code == 200
 
 

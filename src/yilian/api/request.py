@@ -20,6 +20,7 @@ from starlette.requests import Request
 from yilian.api.body import BodyLimits, parse_body, read_limited
 from yilian.api.negotiation import FORMAT_PARAMETERS, Rendering, negotiate
 from yilian.auth.principal import Principal
+from yilian.bulk.uploads import UPLOAD_OPERATION
 from yilian.router.types import FhirRequest
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
 
 FHIR_PREFIX = "/fhir"
 RESERVED_SEGMENTS = frozenset({"metadata"})
+UPLOAD_SEGMENT = f"${UPLOAD_OPERATION}"
 _INSTITUTION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -101,15 +103,18 @@ async def build_fhir_request(
     body = None
     if method in ("POST", "PUT", "PATCH"):
         raw = await read_limited(request.stream(), headers.get("content-length"), limits.max_bytes)
-        parsed = parse_body(
-            raw,
-            headers.get("content-type"),
-            method=method,
-            is_search=bool(path) and path[-1] == "_search",
-            limits=limits,
-        )
-        body = parsed.json
-        query.extend(parsed.form)
+        if method == "POST" and path and path[-1] == UPLOAD_SEGMENT:
+            body = raw  # a chunk of a staged $import input, kept as the bytes sent (bulk/uploads.py)
+        else:
+            parsed = parse_body(
+                raw,
+                headers.get("content-type"),
+                method=method,
+                is_search=bool(path) and path[-1] == "_search",
+                limits=limits,
+            )
+            body = parsed.json
+            query.extend(parsed.form)
     fhir = FhirRequest(
         method="GET" if method == "HEAD" else method,
         path=path,

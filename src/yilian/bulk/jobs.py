@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from yilian.bulk.uploads import UploadStore
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.store.base import Repository
 
@@ -77,6 +78,8 @@ class BulkJob:
     params: dict[str, Any]  # kind-specific parameters (types, since, inputs, ...)
     done: int = 0  # resources written / lines read so far
     total: int | None = None  # when known
+    bytes_done: int = 0  # of the input read so far ($import; its total is known from the start)
+    bytes_total: int | None = None
     output: tuple[dict[str, Any], ...] = ()  # manifest entries {"type", "url", "count"}; url = file name
     errors: tuple[dict[str, Any], ...] = ()  # manifest `error` entries (OperationOutcome NDJSON files)
     message: str = ""  # why it failed or was cancelled
@@ -105,6 +108,8 @@ class BulkJob:
             params=dict(document.get("params") or {}),
             done=int(document.get("done", 0)),
             total=document.get("total"),
+            bytes_done=int(document.get("bytes_done", 0)),
+            bytes_total=document.get("bytes_total"),
             output=tuple(document.get("output") or ()),
             errors=tuple(document.get("errors") or ()),
             message=str(document.get("message", "")),
@@ -117,8 +122,12 @@ class BulkJob:
         if self.status == "accepted":
             return "accepted"
         if self.total:
-            return f"{self.done} of {self.total} ({100 * self.done // max(self.total, 1)}%)"
-        return f"{self.done} done"
+            text = f"{self.done} of {self.total} ({100 * self.done // max(self.total, 1)}%)"
+        else:
+            text = f"{self.done} done"
+        if self.bytes_total is not None:  # an import: how far into its input, for a progress bar
+            text += f"; {self.bytes_done} of {self.bytes_total} bytes"
+        return text
 
 
 def manifest(job: BulkJob, alliance_base: str) -> dict[str, Any]:
@@ -162,10 +171,24 @@ class JobContext:
     def _cancel(self) -> None:
         self._cancelled = True
 
-    async def progress(self, done: int, total: int | None = None) -> None:
+    async def progress(
+        self,
+        done: int,
+        total: int | None = None,
+        *,
+        bytes_done: int | None = None,
+        bytes_total: int | None = None,
+    ) -> None:
         """Report how far the job is; written to the database at most every
         `manager.save_interval` seconds, which is also when a cancel by another worker is seen."""
-        self._job = replace(self._job, done=done, total=total if total is not None else self._job.total)
+        job = self._job
+        self._job = replace(
+            job,
+            done=done,
+            total=total if total is not None else job.total,
+            bytes_done=bytes_done if bytes_done is not None else job.bytes_done,
+            bytes_total=bytes_total if bytes_total is not None else job.bytes_total,
+        )
         if time.monotonic() - self._last_save < self._manager.save_interval:
             return
         await self._save()
@@ -177,10 +200,15 @@ class JobContext:
         if not written:
             self._cancelled = True
 
-    def add_output(self, type_: str, filename: str, count: int) -> None:
-        self._job = replace(
-            self._job, output=(*self._job.output, {"type": type_, "url": filename, "count": count})
-        )
+    def add_output(
+        self, type_: str, filename: str, count: int, extension: dict[str, Any] | None = None
+    ) -> None:
+        """One manifest `output` entry; `extension` is the field the Bulk Data manifest keeps
+        for what a server adds (https://hl7.org/fhir/uv/bulkdata/export.html#response---complete-status)."""
+        entry: dict[str, Any] = {"type": type_, "url": filename, "count": count}
+        if extension:
+            entry["extension"] = extension
+        self._job = replace(self._job, output=(*self._job.output, entry))
 
     def add_error(self, filename: str, count: int) -> None:
         self._job = replace(
@@ -200,7 +228,8 @@ class JobManager:
     """Starts, tracks, cancels and cleans up the jobs of one process.
 
     `repository` keeps the job rows; `directory` (the `bulk_dir` setting) holds one folder per
-    job.  Created and closed by the composition root (api/app.py lifespan, the CLI)."""
+    job, and `uploads/` the staged `$import` inputs (bulk/uploads.py).  Created and closed by
+    the composition root (api/app.py lifespan, the CLI)."""
 
     def __init__(
         self,
@@ -214,6 +243,7 @@ class JobManager:
         self.directory = Path(directory)
         self.save_interval = save_interval
         self.stale_seconds = stale_seconds
+        self.uploads = UploadStore(self.directory / "uploads")
         self._tasks: dict[str, asyncio.Task[BulkJob]] = {}
         self._contexts: dict[str, JobContext] = {}
 

@@ -44,7 +44,7 @@ import anyio.to_thread
 import orjson
 
 from yilian.fhir import jsontext
-from yilian.fhir.outcome import IssueSeverity, IssueType, Outcome, OutcomeError
+from yilian.fhir.outcome import Issue, IssueSeverity, IssueType, Outcome, OutcomeError
 from yilian.fhir.validation import validate_resource
 from yilian.ingest.records import DEFAULT_MAX_LINE_BYTES, Line, Problem, Record, read_file
 from yilian.ingest.report import LoadReport
@@ -146,8 +146,20 @@ def _prepare(ctx: _Context, records: list[Record]) -> list[object]:
             try:
                 out += ctx.preparer([r.resource], ctx.partition)
             except OutcomeError as refused:
-                out.append(Problem(r.source, r.line, tuple(refused.issues), r.offset, r.unit))
+                out.append(_refused(r, refused.issues))
         return out
+
+
+def _refused(record: Record, issues: Iterable[Issue]) -> Problem:
+    rtype = record.resource.get("resourceType")
+    return Problem(
+        record.source,
+        record.line,
+        tuple(issues),
+        record.offset,
+        record.unit,
+        rtype if isinstance(rtype, str) else None,
+    )
 
 
 def _check(record: Record, partition: str, validate: bool) -> Record | Problem:
@@ -155,13 +167,13 @@ def _check(record: Record, partition: str, validate: bool) -> Record | Problem:
     try:
         check_consent(resource)
     except OutcomeError as refused:
-        return Problem(record.source, record.line, tuple(refused.issues), record.offset, record.unit)
+        return _refused(record, refused.issues)
     if validate:
         errors = [
             i for i in validate_resource(resource) if i.severity in (IssueSeverity.ERROR, IssueSeverity.FATAL)
         ]
         if errors:
-            return Problem(record.source, record.line, tuple(errors), record.offset, record.unit)
+            return _refused(record, errors)
     if not isinstance(resource.get("id"), str):
         resource = {**resource, "id": content_id(partition, resource)}
         return Record(record.source, record.line, resource, record.offset, record.unit)
@@ -371,7 +383,14 @@ class Loader:
                 out += await self._bulk([record])
             except OutcomeError as refused:
                 out.append(
-                    Problem(record.source, record.line, tuple(refused.issues), record.offset, record.unit)
+                    Problem(
+                        record.source,
+                        record.line,
+                        tuple(refused.issues),
+                        record.offset,
+                        record.unit,
+                        record.resource_type,
+                    )
                 )
             except Exception as exc:
                 raise LoadFailed(_failure([record], exc)) from exc
@@ -384,10 +403,14 @@ class Loader:
                 continue
             counts = self.report.counts(result.resource_type)
             if result.status == "refused":
-                counts.refused += 1
                 self._problem(
                     Problem.of(
-                        record.source, record.line, result.message, IssueType.CONFLICT, unit=record.unit
+                        record.source,
+                        record.line,
+                        result.message,
+                        IssueType.CONFLICT,
+                        unit=record.unit,
+                        resource_type=result.resource_type,
                     )
                 )
             elif result.status == "created":
@@ -398,6 +421,8 @@ class Loader:
                 counts.unchanged += 1
 
     def _problem(self, problem: Problem) -> None:
+        if problem.resource_type is not None:
+            self.report.counts(problem.resource_type).refused += 1
         self.report.problem(problem)
         if self._sink is not None:
             self._sink(problem)

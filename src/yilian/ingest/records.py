@@ -96,6 +96,7 @@ class Problem:
     issues: tuple[Issue, ...]
     offset: int = 0
     unit: Literal["line", "entry"] = "line"
+    resource_type: str | None = None  # when the line was read as a resource of a known type
 
     @classmethod
     def of(
@@ -107,8 +108,9 @@ class Problem:
         *,
         offset: int = 0,
         unit: Literal["line", "entry"] = "line",
+        resource_type: str | None = None,
     ) -> Problem:
-        return cls(source, line, (Issue(code, message),), offset, unit)
+        return cls(source, line, (Issue(code, message),), offset, unit, resource_type)
 
     @property
     def where(self) -> str:

@@ -77,11 +77,18 @@ class LoadReport:
     def loaded(self) -> int:
         return sum(c.loaded for c in self.types.values())
 
+    @property
+    def untyped_refused(self) -> int:
+        """Lines refused before they were read as a resource of a known type (not JSON,
+        truncated, too long, not the file's type): the problems no per-type count holds."""
+        return max(self.problems - sum(c.refused for c in self.types.values()), 0)
+
     def summary(self) -> str:
-        """One line: loaded (created / updated / unchanged) and bad lines."""
+        """One line: loaded (created / updated / unchanged) and refused, every line refused
+        counted once (the per-type counts plus `untyped_refused`)."""
         return (
             f"{self.loaded} resources loaded ({self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged), {self.problems} not loaded"
+            f"{self.unchanged} unchanged), {self.problems} refused"
         )
 
 

@@ -147,7 +147,7 @@ class AlliancePolicy:
                 return "r", request.resource_type or "*"
             if request.operation == "everything":
                 return "r", "Patient"
-            if request.operation == "import":  # Bulk Data $import creates and updates any type
+            if request.operation in ("import", "import-upload"):  # $import creates and updates any type
                 return "c", "*"
             return "r", request.resource_type or "*"
         raise forbidden(f"interaction {interaction!r} is not open to role {request.principal.role}")

@@ -6,6 +6,7 @@ interaction behaves the same whichever way it arrives.
 
 from __future__ import annotations
 
+from yilian.bulk.uploads import UPLOAD_OPERATION
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.router import interactions
 from yilian.router.audit_log import AUDIT_EVENT, search_audit_log
@@ -15,6 +16,7 @@ from yilian.router.history import history
 from yilian.router.operations.bulk_status import BULK_OPERATIONS, bulk_operation
 from yilian.router.operations.everything import everything
 from yilian.router.operations.import_ import import_kickoff
+from yilian.router.operations.import_upload import import_upload
 from yilian.router.operations.validate import validate
 from yilian.router.result import Result
 from yilian.router.routes import Route
@@ -42,6 +44,8 @@ async def _operation(ctx: Context, session: Session, route: Route) -> Result:
         return await everything(ctx, session, route.resource_type, route.id)
     if name == "import":  # $import kick-off (issue 4, yilian.ingest)
         return await import_kickoff(ctx, route)
+    if name == UPLOAD_OPERATION:  # an $import input staged by the client (bulk/uploads.py)
+        return await import_upload(ctx, route)
     if name in BULK_OPERATIONS:  # $export, $export-poll-status (issue 4, bulk data)
         return await bulk_operation(ctx, session, route)
     where = "/".join(p for p in (route.resource_type, route.id) if p) or "the system level"

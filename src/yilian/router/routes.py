@@ -37,7 +37,7 @@ Interaction = Literal[
 ]
 
 # bulk jobs write their own rows, outside the session
-BULK_READS = ("export", "export-poll-status", "import", "import-poll-status")
+BULK_READS = ("export", "export-poll-status", "import", "import-poll-status", "import-upload")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _READS = frozenset({"GET", "HEAD"})
 

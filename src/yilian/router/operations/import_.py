@@ -9,7 +9,9 @@ caller's write partition: the institution of an institution base, `default` thro
 alliance base; an id another institution holds is reported, not moved.
 
 Local inputs are checked at kick-off, so a path outside `import_allowed_dirs` is a 403 at once
-rather than a failed job; remote ones are fetched by the job.
+rather than a failed job; remote ones are fetched by the job.  An input url naming an upload
+of this server (`[base]/$import-upload?_uploadId=`, operations/import_upload.py) is the file
+the caller sent there: it must be the caller's own, and the job takes it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from yilian.ingest.job import ImportPlan, import_runner
 from yilian.ingest.loader import LoaderOptions
 from yilian.router.context import Context
 from yilian.router.operations.export import job_manager, kickoff_url, require_async
+from yilian.router.operations.import_upload import upload_id_of
 from yilian.router.result import Result, information
 from yilian.router.routes import Route
 
@@ -36,8 +39,17 @@ async def import_kickoff(ctx: Context, route: Route) -> Result:
     require_async(ctx, "import")
     inputs = parse_import(ctx.request.body)
     allowed = ctx.settings.import_allowed_dirs
+    principal = ctx.request.principal or Principal.development()
+    uploads: list[tuple[str, str]] = []
     for given in inputs:
-        if not given.remote:
+        upload_id = upload_id_of(given.url, ctx.base_url)
+        if upload_id is not None:
+            try:
+                jobs.uploads.get(upload_id, principal.subject)
+            except OutcomeError:
+                raise OutcomeError.invalid(f"input {given.url!r} names no upload of yours") from None
+            uploads.append((given.url, upload_id))
+        elif not given.remote:
             local_path(given.url, allowed)
     access = ctx.access
     plan = ImportPlan(
@@ -46,8 +58,9 @@ async def import_kickoff(ctx: Context, route: Route) -> Result:
         access.scope,
         tuple(allowed),
         LoaderOptions(validate=ctx.settings.validate),
+        tuple(uploads),
+        principal.subject,
     )
-    principal = ctx.request.principal or Principal.development()
     params = {"inputs": [i.to_json() for i in inputs], "partition": access.write_partition}
     job = await jobs.submit(
         "import",
@@ -55,7 +68,7 @@ async def import_kickoff(ctx: Context, route: Route) -> Result:
         ctx.request.partition,
         kickoff_url(ctx, route),
         params,
-        import_runner(jobs.repository, plan),
+        import_runner(jobs.repository, plan, jobs.uploads),
     )
     status_url = f"{ctx.base_url}/$import-poll-status?_jobId={job.id}"
     return Result(
