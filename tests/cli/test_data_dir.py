@@ -28,3 +28,20 @@ def test_a_first_demo_keeps_its_state_in_the_data_dir(
     }
     assert f"sqlite:///{state / 'demo.db'}" in result.output
     assert list(work.iterdir()) == []
+
+
+def test_the_demo_database_exports_with_its_own_keys(tmp_path: Path) -> None:
+    """`yilian export --db` of the demo database finds the demo's key file beside it, as
+    `yilian serve` does; keys that cannot read it are one error line, not a traceback."""
+    state = tmp_path / "state"
+    env = {"YILIAN_DATA_DIR": str(state), "COLUMNS": "200"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--no-serve"], env=env).exit_code == 0
+    url = f"sqlite:///{state / 'demo.db'}"
+    result = runner.invoke(app, ["export", str(tmp_path / "out"), "--type", "Patient", "--db", url], env=env)
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "out" / "Patient.ndjson").read_text().splitlines()) == 30
+    (state / "demo.keys.toml").rename(tmp_path / "moved.keys.toml")
+    result = runner.invoke(app, ["export", str(tmp_path / "again"), "--db", url], env=env)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "encrypted under key" in " ".join(result.output.split())

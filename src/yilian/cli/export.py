@@ -30,6 +30,7 @@ from yilian.bulk.jobs import BulkJob, JobManager
 from yilian.cli.keys import settings_with_codec
 from yilian.fhir.outcome import OutcomeError
 from yilian.store.base import Scope, StoreUnavailableError
+from yilian.store.codec import KeyConfigurationError
 from yilian.store.factory import open_repository
 
 __all__ = ["export_command"]
@@ -199,7 +200,7 @@ def export_command(
     except httpx.HTTPError as exc:
         errors.print("[red]cannot reach the server:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
-    except StoreUnavailableError as exc:
+    except (StoreUnavailableError, KeyConfigurationError) as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
     _summary(outputs, time.monotonic() - started)

@@ -36,6 +36,7 @@ from yilian.fhir.outcome import OutcomeError
 from yilian.ingest import Loader, LoadFailed, LoadReport, expand_paths
 from yilian.ingest.report import ProblemFile, TypeCounts
 from yilian.store.base import DEFAULT_PARTITION, Scope, StoreUnavailableError
+from yilian.store.codec import KeyConfigurationError
 from yilian.store.factory import open_repository
 
 __all__ = ["import_command"]
@@ -309,7 +310,7 @@ def import_command(
             settings, codec = settings_with_codec(config, db)
             report = anyio.run(_inline, settings.database_url, files, institution, codec, errors_file)
             problems = [f"{p.where}: {p.message}" for p in report.first_problems]
-    except (OutcomeError, LoadFailed, StoreUnavailableError) as exc:
+    except (OutcomeError, LoadFailed, StoreUnavailableError, KeyConfigurationError) as exc:
         errors.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
     except httpx.HTTPError as exc:

@@ -74,6 +74,7 @@ def settings_with_codec(config: Path | None, db: str | None) -> tuple[Settings, 
     try:
         settings = load_settings(config_file=config, overrides={"db_url": db} if db else {})
         open_repository(settings.database_url)  # a URL no backend takes fails here, not in a traceback
+        settings = with_demo_keys(settings, create=False)  # as serve does: a demo database opens
         return settings, build_codec(settings)
     except (SettingsError, ValueError) as exc:
         errors.print("[red]invalid settings:[/red]", escape(str(exc)))
