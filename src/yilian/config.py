@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["ENV_PREFIX", "IssuerSetting", "Settings", "SettingsError", "load_settings", "settings_reference"]
+__all__ = [
+    "ENV_PREFIX",
+    "IssuerSetting",
+    "Settings",
+    "SettingsError",
+    "is_http_url",
+    "load_settings",
+    "settings_reference",
+]
 
 ENV_PREFIX = "YILIAN_"
 """Environment variables are this prefix plus the upper-cased field name (`YILIAN_DB_URL`)."""
@@ -398,7 +406,7 @@ def _check_auth(s: Settings) -> None:
             raise SettingsError(f"issuers: {issuer.issuer!r} needs exactly one of jwks_url or jwks_file")
         for key in ("jwks_url", "authorization_endpoint", "token_endpoint"):
             value = getattr(issuer, key)
-            if value and not _is_http_url(value):
+            if value and not is_http_url(value):
                 raise SettingsError(f"issuers: {issuer.issuer!r} {key} must be an http(s) URL, not {value!r}")
         if issuer.authorization_endpoint and not issuer.token_endpoint:
             raise SettingsError(
@@ -406,7 +414,7 @@ def _check_auth(s: Settings) -> None:
             )
 
 
-def _is_http_url(value: str) -> bool:
+def is_http_url(value: str) -> bool:
     """An absolute http(s) URL with a host (what an endpoint or key set URL must be)."""
     try:
         parts = urlsplit(value)

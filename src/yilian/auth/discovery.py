@@ -18,10 +18,11 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
+
+from yilian.config import is_http_url
 
 __all__ = [
     "IssuerDirectory",
@@ -68,7 +69,7 @@ class IssuerMetadata:
 
         def url(key: str) -> str:
             value = published.get(key)
-            return value if isinstance(value, str) and _is_http_url(value) else ""
+            return value if isinstance(value, str) and is_http_url(value) else ""
 
         def strings(mine: tuple[str, ...] | None, key: str) -> tuple[str, ...] | None:
             value = published.get(key)
@@ -110,7 +111,7 @@ def configured(
 def openid_configuration_url(issuer: str) -> str | None:
     """Where an issuer publishes its metadata (OpenID Connect Discovery section 4); None for an
     issuer that is not an http(s) URL (such as the development issuer's URN)."""
-    if not _is_http_url(issuer):
+    if not is_http_url(issuer):
         return None
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
@@ -143,14 +144,6 @@ def fetch_openid_configuration(issuer: str, *, timeout: float) -> dict[str, Any]
         log.warning("issuer %s: the metadata at %s names issuer %r; ignored", issuer, url, found)
         return None
     return data
-
-
-def _is_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
 class IssuerDirectory:
