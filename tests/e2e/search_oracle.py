@@ -377,6 +377,7 @@ class Oracle:
         self.ids = ids  # fullUrl -> "Type/id"
         self.last_updated = last_updated  # fullUrl -> instant the server stored it at
         self.by_type: dict[str, list[str]] = {}
+        self._has_cache: dict[tuple[str, str, Criterion], set[str]] = {}
         # The supplementary RiskAssessments refer to patients by server id, not fullUrl.
         SERVER_TO_URL.update({server: url for url, server in ids.items()})
         for url, res in self.corpus.by_url.items():
@@ -399,12 +400,7 @@ class Oracle:
             targets = param(res_type, c.name).read(self.corpus.by_url[url])
             return any(TYPE_OF.get(t) == target_type and self.matches(target_type, inner, t) for t in targets)
         if c.has is not None:
-            source, ref, inner = c.has
-            reader = param(source, ref).read
-            return any(
-                url in reader(self.corpus.by_url[s]) and self.matches(source, inner, s)
-                for s in self.by_type.get(source, [])
-            )
+            return url in self._referred(c.has)
         values = self.values(res_type, c.name, url)
         if c.modifier == "missing":
             wanted = c.values[0].text == "true"
@@ -419,6 +415,20 @@ class Oracle:
         if c.modifier == "not":
             return not any(self._one(kind, "", v, q) for v in values for q in c.values)
         return any(self._one(kind, c.modifier, v, q) for v in values for q in c.values)
+
+    def _referred(self, has: tuple[str, str, Criterion]) -> set[str]:
+        """What the `source` resources matching `inner` refer to through `ref` (once per
+        `_has` criterion: asked resource by resource it would scan every source each time)."""
+        if has not in self._has_cache:
+            source, ref, inner = has
+            reader = param(source, ref).read
+            self._has_cache[has] = {
+                target
+                for s in self.by_type.get(source, [])
+                if self.matches(source, inner, s)
+                for target in reader(self.corpus.by_url[s])
+            }
+        return self._has_cache[has]
 
     def _one(self, kind: str, modifier: str, value: Any, q: Value) -> bool:
         if kind == "string":
