@@ -58,7 +58,9 @@ MODIFIERS = {
     "number": ("",),
     "uri": ("",),
 }
-MAX_PAGES = 25
+MAX_PAGES = 8
+"""Large answers are walked in at most this many pages (each page runs the search again);
+small ones in pages of a random size down to one resource."""
 
 
 @pytest.fixture(scope="module")
