@@ -16,6 +16,7 @@ import re
 import uuid
 from typing import Any
 
+from yilian.alliance.identifiers import INSTITUTION_SYSTEM
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.store.base import DEFAULT_PARTITION, Partition, Repository, Scope
 
@@ -28,8 +29,6 @@ __all__ = [
     "validate_code",
 ]
 
-INSTITUTION_SYSTEM = "urn:yilian:institution"
-"""Identifier system of an institution's Organization; the value is the institution code."""
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_CODES = frozenset({DEFAULT_PARTITION, "metadata"})

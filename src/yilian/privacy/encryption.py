@@ -44,6 +44,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from yilian.alliance.identifiers import RESIDENT_ID_SYSTEM
 from yilian.fhir import jsontext
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.fhir.search.model import (
@@ -68,9 +69,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-RESIDENT_ID_SYSTEM = "urn:oid:2.16.156.10011.1.3"
-"""The resident identity card number (GB 11643), as the synthetic data and WS 364 name it."""
 
 CONTACT_SYSTEMS = frozenset({"phone", "sms"})
 """ContactPoint systems whose value is a (mobile) number."""

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 
+from yilian.alliance.identifiers import RESIDENT_ID_SYSTEM
+
 __all__ = ["RESIDENT_ID_SYSTEM", "check_character", "is_valid_resident_id", "make_resident_id"]
 
-RESIDENT_ID_SYSTEM = "urn:oid:2.16.156.10011.1.3"
-"""Identifier.system for the resident ID: the OID the national health information standards
-(WS/T 500 shared-document templates) use for 患者身份证号标识."""
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"

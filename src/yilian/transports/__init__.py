@@ -1,0 +1,1 @@
+"""Edges other than HTTP: the MLLP listener for HL7 v2."""
