@@ -14,10 +14,17 @@ __all__ = [
     "INSTITUTION_SYSTEM",
     "RESIDENT_ID_SYSTEM",
     "RESIDENT_ID_TYPE",
+    "allergy_system",
+    "appointment_system",
+    "claim_system",
+    "diagnosis_system",
+    "document_system",
     "filler_system",
     "mrn_system",
     "order_system",
     "practitioner_system",
+    "procedure_system",
+    "referral_system",
     "result_system",
     "visit_system",
 ]
@@ -61,3 +68,38 @@ def result_system(institution: str) -> str:
 def practitioner_system(institution: str) -> str:
     """A practitioner's staff number at one institution."""
     return f"urn:yilian:practitioner:{institution}"
+
+
+def diagnosis_system(institution: str) -> str:
+    """One diagnosis of one visit (`{visit number}/{rank}`): Condition.identifier."""
+    return f"urn:yilian:diagnosis:{institution}"
+
+
+def procedure_system(institution: str) -> str:
+    """One procedure of one visit (`{visit number}/{rank}`): Procedure.identifier."""
+    return f"urn:yilian:procedure:{institution}"
+
+
+def claim_system(institution: str) -> str:
+    """A stay's costs as billed (the visit number): Claim.identifier."""
+    return f"urn:yilian:claim:{institution}"
+
+
+def allergy_system(institution: str) -> str:
+    """An allergy recorded at one institution: AllergyIntolerance.identifier."""
+    return f"urn:yilian:allergy:{institution}"
+
+
+def referral_system(institution: str) -> str:
+    """A referral as the referring institution numbered it: ServiceRequest/Task identifier."""
+    return f"urn:yilian:referral:{institution}"
+
+
+def appointment_system(institution: str) -> str:
+    """An appointment (SIU filler appointment id): Appointment.identifier."""
+    return f"urn:yilian:appointment:{institution}"
+
+
+def document_system(institution: str) -> str:
+    """A clinical document (MDM unique document number): DocumentReference.identifier."""
+    return f"urn:yilian:document:{institution}"

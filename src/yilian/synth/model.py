@@ -24,6 +24,7 @@ __all__ = [
     "Allergy",
     "Department",
     "Diagnosis",
+    "Directory",
     "Encounter",
     "History",
     "Institution",
@@ -75,6 +76,32 @@ class Practitioner:
     pinyin: str
     licence: str  # practising certificate number (执业证书编码)
     role: Literal["doctor", "nurse", "technician"]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The alliance's members, departments and staff, for the writers to look up by code."""
+
+    institutions: tuple[Institution, ...]
+    departments: tuple[Department, ...]
+    practitioners: tuple[Practitioner, ...]
+    _institutions: dict[str, Institution] = field(init=False, repr=False, compare=False)
+    _departments: dict[tuple[str, str], Department] = field(init=False, repr=False, compare=False)
+    _practitioners: dict[str, Practitioner] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_institutions", {i.code: i for i in self.institutions})
+        object.__setattr__(self, "_departments", {(d.institution, d.code): d for d in self.departments})
+        object.__setattr__(self, "_practitioners", {p.id: p for p in self.practitioners})
+
+    def institution(self, code: str) -> Institution:
+        return self._institutions[code]
+
+    def department(self, institution: str, code: str) -> Department:
+        return self._departments[(institution, code)]
+
+    def practitioner(self, id: str) -> Practitioner:
+        return self._practitioners[id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +282,8 @@ class Encounter:
         None  # 离院方式: 1 医嘱离院 2 医嘱转院 3 医嘱转社区 4 非医嘱离院 5 死亡 9 其他
     )
     admission_count: int | None = None  # 住院次数: this stay's number for the patient here
-    costs: dict[str, Decimal] = field(default_factory=dict)  # front-sheet cost category -> amount
+    # front-sheet cost category (ingest.frontsheet.costs.COST_CATEGORIES keys) -> amount in yuan
+    costs: dict[str, Decimal] = field(default_factory=dict)
     referral: str | None = None  # Referral.referral_id that brought the patient here
 
 
