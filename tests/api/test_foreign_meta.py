@@ -47,7 +47,8 @@ def test_create_and_update_accept_a_foreign_meta(
     _assert_server_meta(read, "1", kept)
     assert read["meta"] == body["meta"]
 
-    updated = client.put(f"{fhir}/Patient/{body['id']}", json=_patient(meta, body["id"]), headers=FHIR_JSON)
+    changed = {**_patient(meta, body["id"]), "gender": "male"}
+    updated = client.put(f"{fhir}/Patient/{body['id']}", json=changed, headers=FHIR_JSON)
     assert updated.status_code == 200, updated.text
     _assert_server_meta(updated.json(), "2", kept)
 

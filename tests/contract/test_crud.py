@@ -117,7 +117,7 @@ async def test_update_without_id_is_invalid(repo: Repository) -> None:
 async def test_if_match_mismatch_is_precondition_failed(repo: Repository) -> None:
     async with repo.transaction() as s:
         v1 = await s.create(patient(), DEFAULT_PARTITION)
-        await s.update(v1.json(), DEFAULT_PARTITION, if_match=1, scope=ALL)
+        await s.update({**v1.json(), "gender": "other"}, DEFAULT_PARTITION, if_match=1, scope=ALL)
     with pytest.raises(OutcomeError) as err:
         async with repo.transaction() as s:
             await s.update(v1.json(), DEFAULT_PARTITION, if_match=1, scope=ALL)
@@ -281,3 +281,20 @@ async def test_nul_characters_never_crash(repo: Repository) -> None:
         assert found == []
     except OutcomeError as exc:
         assert exc.kind == Outcome.BAD_REQUEST
+
+
+async def test_an_update_that_changes_nothing_keeps_the_version(repo: Repository) -> None:
+    """HAPI's no-op update: the same content again (a re-sent message, a re-imported file) is
+    answered with the current version, and history does not grow; a real change still does."""
+    async with repo.transaction() as s:
+        v1 = await s.create(patient(), DEFAULT_PARTITION)
+    async with repo.transaction() as s:
+        again, created = await s.update(v1.json(), DEFAULT_PARTITION, scope=ALL)
+    assert (again.version, created) == (1, False)
+    assert again.json() == v1.json()
+    async with repo.transaction(read_only=True) as s:
+        page = await s.history(HistoryRequest(resource_type="Patient", id=v1.id), ALL)
+    assert [e.version for e in page.entries] == [1]
+    async with repo.transaction() as s:
+        v2, _ = await s.update({**v1.json(), "gender": "other"}, DEFAULT_PARTITION, scope=ALL)
+    assert v2.version == 2

@@ -38,6 +38,7 @@ from yilian.store.base import (
     SearchResult,
     Session,
     StoredResource,
+    same_content,
 )
 from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.sql.audit import search_log
@@ -267,7 +268,7 @@ class SqlSession(Session):
         id = resource.get("id")
         if not isinstance(id, str) or not id:
             raise OutcomeError.invalid("an update needs the resource id", ["id"])
-        current = await self._current(resource_type, id)
+        current = await self._current(resource_type, id, content=True)
         if current is None:
             if if_match is not None:
                 raise OutcomeError.precondition_failed(
@@ -277,10 +278,10 @@ class SqlSession(Session):
                 return await self._create_now(resource, partition, id), True
             except OutcomeError:
                 # A concurrent writer created it between our read and insert: update theirs.
-                current = await self._current(resource_type, id)
+                current = await self._current(resource_type, id, content=True)
                 if current is None:
                     raise
-        rid, version, stored_partition, _deleted = current
+        rid, version, stored_partition, deleted, stored_content = current
         if not scope.allows(stored_partition):
             raise OutcomeError.not_found(f"{resource_type}/{id} is not known")
         if if_match is not None and if_match != version:
@@ -288,6 +289,12 @@ class SqlSession(Session):
                 f"If-Match expects version {if_match} of {resource_type}/{id}, "
                 f"but the current version is {version}"
             )
+        if not deleted:
+            unchanged = self._unchanged(
+                resource, resource_type, id, version, stored_partition, stored_content
+            )
+            if unchanged is not None:
+                return unchanged, False
         new_version = version + 1
         instant, key = _now()
         body, content = _stamp(resource, resource_type, id, new_version, instant)
@@ -308,7 +315,7 @@ class SqlSession(Session):
         current = await self._current(resource_type, id)
         if current is None:
             return None
-        rid, version, stored_partition, deleted = current
+        rid, version, stored_partition, deleted, _ = current
         if deleted or not scope.allows(stored_partition):
             return None
         new_version = version + 1
@@ -367,19 +374,48 @@ class SqlSession(Session):
             return []
         return compartment_statements(rid, version, resource_type, id, values)
 
-    async def _current(self, resource_type: str, id: str) -> tuple[int, int, str, bool] | None:
-        """rid, version, partition and deleted flag of the current row, locked for update."""
+    async def _current(
+        self, resource_type: str, id: str, *, content: bool = False
+    ) -> tuple[int, int, str, bool, bytes] | None:
+        """rid, version, partition, deleted flag and (when asked) stored content of the
+        current row, locked for update."""
         await self.flush()
+        columns = "rid, version, partition, deleted" + (
+            f", {self._d.content_column('content')}" if content else ""
+        )
         row = await self._conn.fetchone(
             Sql(
-                "SELECT rid, version, partition, deleted FROM resource WHERE res_type = ? AND res_id = ?"
-                + self._d.for_update,
+                f"SELECT {columns} FROM resource WHERE res_type = ? AND res_id = ?" + self._d.for_update,
                 (resource_type, id),
             )
         )
         if row is None:
             return None
-        return int(row[0]), int(row[1]), str(row[2]), bool(row[3])
+        stored_content = (row[4] if isinstance(row[4], bytes) else bytes(row[4])) if content else b""
+        return int(row[0]), int(row[1]), str(row[2]), bool(row[3]), stored_content
+
+    def _unchanged(
+        self,
+        resource: dict[str, Any],
+        resource_type: str,
+        id: str,
+        version: int,
+        partition: str,
+        at_rest: bytes,
+    ) -> StoredResource | None:
+        """The current version, when `resource` says the same thing as it (HAPI's no-op
+        update): a re-sent HL7 message or a re-imported front sheet must not grow a version
+        per delivery, and history should show changes, not deliveries."""
+        content = at_rest
+        if self._codec.active and resource_type in self._codec.resource_types:
+            content = self._codec.decode(resource_type, at_rest)
+        stored_json: dict[str, Any] = jsontext.loads(content)
+        if not same_content(resource, stored_json):
+            return None
+        meta = stored_json.get("meta") or {}
+        return StoredResource(
+            resource_type, id, version, str(meta.get("lastUpdated", "")), partition, content
+        )
 
     def _history(
         self, rid: int, version: int, partition: str, instant: str, key: str, deleted: bool, content: bytes
