@@ -30,6 +30,7 @@ from yilian.store.audit_log import (
     AuditQuery,
     LoggedAuditEntry,
 )
+from yilian.store.feed_log import FeedMessage, FeedMessageQuery
 
 __all__ = [
     "DEFAULT_PARTITION",
@@ -421,6 +422,27 @@ class Repository(ABC):
         each batch read in a short transaction of its own and paged by key (never OFFSET), so
         memory stays flat and no transaction stays open however large the export."""
         raise OutcomeError.not_supported("this store cannot export")
+
+    # -- the feed log (store.feed_log): received messages ------------------------------------
+    # Not abstract either; the SQL backends implement them (store/sql/feed_log.py).
+    async def save_feed_message(self, message: FeedMessage) -> None:
+        """Insert or replace the message with `message.id` (its first `received` is kept)."""
+        raise OutcomeError.not_supported("this store keeps no feed log")
+
+    async def count_feed_delivery(self, id: str, updated: str) -> None:
+        """Count one more delivery of a message that was already stored."""
+        raise OutcomeError.not_supported("this store keeps no feed log")
+
+    async def find_feed_message(self, sending_facility: str, control_id: str) -> FeedMessage | None:
+        """The message a sender numbered `control_id` (MSH-4, MSH-10), or None."""
+        raise OutcomeError.not_supported("this store keeps no feed log")
+
+    async def load_feed_message(self, id: str) -> FeedMessage | None:
+        raise OutcomeError.not_supported("this store keeps no feed log")
+
+    async def search_feed_messages(self, query: FeedMessageQuery) -> list[FeedMessage]:
+        """Messages matching `query`, newest first, at most `query.limit`."""
+        raise OutcomeError.not_supported("this store keeps no feed log")
 
 
 # ------------------------------------------------------------------ conditional interactions

@@ -37,6 +37,8 @@ class Dialect:
     scans and ordering agree with the fixed-width conventions of fhir.search.model."""
     content_type = "BYTEA"
     """The stored JSON bytes, returned exactly as written."""
+    binary_type = "BYTEA"
+    """Opaque bytes in any encoding (a received HL7 message), written and read as `bytes`."""
 
     # -- reading and writing the JSON ---------------------------------------------------------
     def content_column(self, expr: str) -> str:

@@ -24,6 +24,7 @@ from yilian.store.sql.bulk_load import BulkLoadingSession, prepare_resources
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.export_scan import SqlExportScan
+from yilian.store.sql.feed_log import SqlFeedLog
 from yilian.store.sql.fragment import Sql
 from yilian.store.sql.jobs import SqlJobStore
 from yilian.store.sql.keys import record_keys
@@ -45,9 +46,10 @@ def default_indexer(resource: dict[str, Any]) -> list[IndexValue]:
     return index_values(resource)
 
 
-class SqlRepository(SqlAuditLog, SqlJobStore, SqlExportScan):
+class SqlRepository(SqlAuditLog, SqlJobStore, SqlExportScan, SqlFeedLog):
     """Shared behaviour of the SQL backends (the audit log's in store/sql/audit.py, the bulk
-    data jobs' in store/sql/jobs.py, the export scan's in store/sql/export_scan.py)."""
+    data jobs' in store/sql/jobs.py, the export scan's in store/sql/export_scan.py, the feed
+    log's in store/sql/feed_log.py)."""
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from yilian.store.audit_log import GENESIS_HASH
 from yilian.store.base import DEFAULT_PARTITION
 from yilian.store.sql.compartment import compartment_tables
 from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.feed_log import feed_log_tables
 from yilian.store.sql.fragment import Sql
 
 __all__ = ["KEYS_MIGRATION", "MIGRATIONS", "Migration", "migrations_table"]
@@ -229,4 +230,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(KEYS_MIGRATION, "encryption key metadata: the key ids stored values use", _encryption_keys),
     # issue 4, bulk data: the job table of $export / $import (bulk/jobs.py)
     Migration(6, "bulk data jobs: $export and $import status, shared by every worker", _bulk_jobs),
+    # issue 9, feeds: every HL7 v2 message received, with its status and ACK (store/sql/feed_log.py)
+    Migration(7, "feed log: received messages, their status, ACK and error", feed_log_tables),
 )

@@ -20,6 +20,7 @@ class SqliteDialect(Dialect):
     bool_type = "BOOLEAN"
     key_text = "TEXT"
     content_type = "TEXT"
+    binary_type = "BLOB"
 
     def content_column(self, expr: str) -> str:
         return f"CAST({expr} AS BLOB)"
