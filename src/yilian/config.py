@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -181,7 +182,39 @@ class Settings:
         "", "Comma-separated folders `$import` may read local files from; empty: none"
     )
 
+    # --- HL7 v2 feeds (yilian.feeds, yilian.transports) ---
+    hl7_facilities: str = _doc(
+        "",
+        "Which institution each sending facility (MSH-4) writes into: comma-separated "
+        "`FACILITY=institution-code` pairs, e.g. `QXXRMYY=county-hospital,DSZWSY=dongshan-thc`",
+    )
+    hl7_default_institution: str = _doc(
+        "",
+        "The institution that takes messages from a facility `hl7_facilities` does not name; "
+        "empty: refuse them (AR)",
+    )
+    hl7_port: int = _doc(
+        0, "MLLP port `serve` also listens on; 0: no MLLP listener (see `yilian hl7 listen`)"
+    )
+    hl7_host: str = _doc("", "Interface the MLLP listener binds; empty: the same as `host`")
+    hl7_tls_cert: str = _doc(
+        "", "PEM certificate (chain) of the MLLP listener; set with `hl7_tls_key`: MLLP over TLS"
+    )
+    hl7_tls_key: str = _doc("", "PEM private key of `hl7_tls_cert`", repr=False)
+    hl7_tls_client_ca: str = _doc(
+        "",
+        "PEM CA bundle; set: every MLLP client must present a certificate it signed, whose common name is "
+        "the sending facility or its institution",
+    )
+    hl7_timezone: str = _doc("+08:00", "UTC offset given to HL7 times that carry none")
+    hl7_max_message_bytes: int = _doc(10 * 1024 * 1024, "Largest HL7 message (or batch) accepted")
+
     # -- where runtime state lives ------------------------------------------------------------
+    @property
+    def hl7_facility_map(self) -> dict[str, str]:
+        """`hl7_facilities` as facility (upper case) -> institution code."""
+        return _facility_map(self.hl7_facilities)
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
@@ -390,6 +423,40 @@ def _check(s: Settings) -> None:
     if s.consent_lapse_days < 0:
         raise SettingsError(f"consent_lapse_days must be 0 (off) or more, not {s.consent_lapse_days}")
     _check_auth(s)
+    _check_hl7(s)
+
+
+def _facility_map(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        facility, sep, code = item.partition("=")
+        if not sep or not facility.strip() or not code.strip():
+            raise SettingsError(f"hl7_facilities: {item.strip()!r} is not FACILITY=institution-code")
+        out[facility.strip().upper()] = code.strip()
+    return out
+
+
+_OFFSET = re.compile(r"^[+-](0\d|1[0-4]):[0-5]\d$")
+
+
+def _check_hl7(s: Settings) -> None:
+    _facility_map(s.hl7_facilities)
+    if not 0 <= s.hl7_port <= 65535:
+        raise SettingsError(f"hl7_port must be between 0 and 65535, not {s.hl7_port}")
+    if not _OFFSET.match(s.hl7_timezone):
+        raise SettingsError(f"hl7_timezone must be a UTC offset like +08:00, not {s.hl7_timezone!r}")
+    if s.hl7_max_message_bytes < 1024:
+        raise SettingsError(f"hl7_max_message_bytes must be at least 1024, not {s.hl7_max_message_bytes}")
+    if bool(s.hl7_tls_cert) != bool(s.hl7_tls_key):
+        raise SettingsError(
+            "hl7_tls_cert and hl7_tls_key go together: set both for MLLP over TLS, or neither"
+        )
+    if s.hl7_tls_client_ca and not s.hl7_tls_cert:
+        raise SettingsError(
+            "hl7_tls_client_ca needs hl7_tls_cert and hl7_tls_key (client certificates need TLS)"
+        )
 
 
 def _check_auth(s: Settings) -> None:
