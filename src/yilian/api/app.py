@@ -27,10 +27,13 @@ from yilian.api.body import BodyLimits
 from yilian.api.bulk_files import add_bulk_file_route
 from yilian.api.endpoint import FhirEndpoint
 from yilian.api.errors import install_error_handlers
+from yilian.api.hl7_route import add_hl7_route
 from yilian.api.request import FHIR_PREFIX
 from yilian.api.smart import add_smart_routes, issuer_directory
 from yilian.bulk.jobs import JobManager
 from yilian.config import Settings
+from yilian.feeds.hl7_intake import Hl7Intake
+from yilian.feeds.settings import intake_settings
 from yilian.privacy.audit import AuditTrail
 from yilian.privacy.model import AccessPolicy
 from yilian.privacy.policy import AlliancePolicy
@@ -140,6 +143,10 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     endpoint = FhirEndpoint(router, BodyLimits(settings.max_body_bytes, settings.max_json_depth), auth)
     add_smart_routes(app, auth, issuers)
     add_bulk_file_route(app, auth, jobs, router.audit)  # before the /fhir catch-all
+    # HL7 v2 feeds: POST /hl7v2 here; the MLLP listener (transports/) takes the same intake.
+    intake = Hl7Intake(repository, router, intake_settings(settings))
+    add_hl7_route(app, auth, intake, settings.hl7_max_message_bytes)
+    app.state.hl7_intake = intake
     _add_fhir_routes(app, endpoint)
     app.fhir_endpoint = endpoint
 

@@ -22,6 +22,7 @@ from yilian.cli.audit import audit_app
 from yilian.cli.database import check_url, with_repository
 from yilian.cli.demo import LoadedInstitution, demo_database, demo_tokens, load_sample, with_demo_audit_key
 from yilian.cli.export import export_command
+from yilian.cli.hl7 import hl7_app
 from yilian.cli.import_ import import_command
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
@@ -70,6 +71,7 @@ institution_app = typer.Typer(help="Register, list and remove member institution
 app.add_typer(institution_app, name="institution")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(hl7_app, name="hl7")
 
 console = Console()
 errors = Console(stderr=True)
@@ -115,9 +117,13 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    hl7_port: Annotated[
+        int | None, typer.Option(help=f"Also receive HL7 v2 over MLLP on this port {_default('hl7_port')}")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Serve the FHIR API at http://HOST:PORT/fhir/."""
+    """Serve the FHIR API at http://HOST:PORT/fhir/ (and HL7 v2 at /hl7v2, and over MLLP
+    with --hl7-port)."""
     settings = _settings(
         config,
         db_url=db,
@@ -127,6 +133,7 @@ def serve(
         log_level=log_level,
         auth=auth,
         auth_dev_issuer=dev_issuer,
+        hl7_port=hl7_port,
     )
     check_url(settings.database_url)
     _check_auth(settings)
@@ -134,6 +141,11 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"yilian serving [bold]{settings.database_url}[/bold] at [cyan]{base}/fhir/[/cyan]")
     announce_auth(settings, console)
+    if settings.hl7_port:
+        tls = " over TLS" if settings.hl7_tls_cert else ""
+        console.print(
+            f"HL7 v2 over MLLP{tls} on [cyan]{settings.hl7_host or settings.host}:{settings.hl7_port}[/cyan]"
+        )
     settings = with_demo_keys(settings, create=False)
     announce_encryption(settings, console)
     try:

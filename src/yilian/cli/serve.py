@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,7 +32,9 @@ from yilian.api import create_app
 from yilian.cli.audit_key import resolve_audit_key
 from yilian.cli.keys import build_codec
 from yilian.config import Settings, SettingsError, load_settings
+from yilian.feeds.hl7_intake import Hl7Intake
 from yilian.store.factory import open_repository
+from yilian.transports.mllp import MllpServer, TlsSettings
 
 __all__ = [
     "APP_FACTORY",
@@ -38,6 +43,7 @@ __all__ = [
     "build_app",
     "check_auth",
     "listening_socket",
+    "mllp_server",
     "run_server",
     "with_audit_key",
 ]
@@ -94,8 +100,45 @@ APP_FACTORY = "yilian.cli.serve:app_from_environment"
 
 
 def build_app(settings: Settings) -> FastAPI:
-    """An app over a repository opened (in its lifespan) from `settings.database_url`."""
-    return create_app(settings, open_repository(settings.database_url, codec=build_codec(settings)))
+    """An app over a repository opened (in its lifespan) from `settings.database_url`; with
+    `hl7_port` set, its lifespan runs the MLLP listener too (same intake, router and audit)."""
+    app = create_app(settings, open_repository(settings.database_url, codec=build_codec(settings)))
+    if settings.hl7_port:
+        with_mllp_listener(app, settings)
+    return app
+
+
+def mllp_server(settings: Settings, intake: Hl7Intake, port: int | None = None) -> MllpServer:
+    tls = (
+        TlsSettings(settings.hl7_tls_cert, settings.hl7_tls_key, settings.hl7_tls_client_ca)
+        if settings.hl7_tls_cert
+        else None
+    )
+    return MllpServer(
+        intake,
+        settings.hl7_host or settings.host,
+        settings.hl7_port if port is None else port,
+        tls=tls,
+        max_message_bytes=settings.hl7_max_message_bytes,
+        reuse_port=settings.workers > 1,
+    )
+
+
+def with_mllp_listener(app: FastAPI, settings: Settings) -> None:
+    """Start the MLLP listener after the app's own start-up and stop it before its shutdown."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            server = mllp_server(settings, app_.state.hl7_intake)
+            app_.state.mllp_port = await server.start()
+            try:
+                yield state
+            finally:
+                await server.close()
+
+    app.router.lifespan_context = lifespan
 
 
 def app_from_environment() -> FastAPI:

@@ -62,12 +62,14 @@ class MllpServer:
         *,
         tls: TlsSettings | None = None,
         max_message_bytes: int = 10 * 1024 * 1024,
+        reuse_port: bool = False,
     ) -> None:
         self.intake = intake
         self.host = host
         self.port = port
         self.tls = tls
         self.max_message_bytes = max_message_bytes
+        self.reuse_port = reuse_port  # several server workers share the port (Linux SO_REUSEPORT)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -75,7 +77,12 @@ class MllpServer:
         """Listen; returns the bound port (useful with port 0)."""
         context = server_tls_context(self.tls) if self.tls else None
         self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, ssl=context, limit=self.max_message_bytes + 16
+            self._serve,
+            self.host,
+            self.port,
+            ssl=context,
+            limit=self.max_message_bytes + 16,
+            reuse_port=self.reuse_port or None,
         )
         bound = int(self._server.sockets[0].getsockname()[1])
         log.info("MLLP listening on %s:%d%s", self.host, bound, " (TLS)" if context else "")
