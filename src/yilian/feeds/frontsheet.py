@@ -76,9 +76,17 @@ async def import_frontsheet(
     """Import `path` into `institution`'s partition; returns the report (also on disk).
 
     Raises FileRefused (after writing the report) when the file cannot be imported at all:
-    unreadable, required columns missing, or an institution that is not registered."""
+    unreadable, required columns missing, an institution that is not registered, or a
+    report that cannot be written."""
     report = FrontSheetReport(path, report_path or report_path_for(path))
-    with report.report_path.open("w", encoding="utf-8-sig", newline="") as out:
+    try:
+        report.report_path.parent.mkdir(parents=True, exist_ok=True)
+        out = report.report_path.open("w", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise FileRefused(
+            f"cannot write the error report {report.report_path}: {exc.strerror or exc}"
+        ) from exc
+    with out:
         sink = csv.writer(out)
         sink.writerow(REPORT_HEADER)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -124,7 +125,7 @@ def _xlsx_cells(path: Path) -> Iterator[list[str]]:
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         raise FileRefused(f"{path} is not a readable XLSX workbook: {exc}") from exc
     try:
         if not workbook.worksheets:
