@@ -100,7 +100,7 @@ async def test_the_same_file_again_changes_nothing(router: FhirRouter, tmp_path:
     assert {t: await versions(router, t) for t in TYPES} == before
     assert before == {"Patient": 2, "Encounter": 2, "Condition": 4, "Procedure": 2, "Claim": 2}
 
-    # A corrected sheet updates in place: same resources, one new version where it changed.
+    # A corrected sheet updates in place: same resources, a new version only where it changed.
     fixed = write_csv(
         tmp_path / "fixed.csv", [good_row("M1", other_diagnosis_name_1="原发性高血压"), good_row("M2")]
     )
@@ -108,6 +108,26 @@ async def test_the_same_file_again_changes_nothing(router: FhirRouter, tmp_path:
     assert (third.loaded, third.unchanged) == (1, 1)
     conditions = await search(router, "Condition", code=f"{ICD10_SYSTEM}|I10.x00")
     assert sorted(c["code"]["coding"][0]["display"] for c in conditions) == ["原发性高血压", "高血压"]
+    assert {t: await versions(router, t) for t in TYPES} == {**before, "Condition": 5}
+
+
+async def test_a_second_stay_leaves_the_patient_alone(router: FhirRouter, tmp_path: Path) -> None:
+    stays = [
+        good_row("M1"),
+        good_row(
+            "M1",
+            admission_count="2",
+            admitted="2024-05-01 08:00",
+            discharged="2024-05-03 08:00",
+            length_of_stay="2",
+        ),
+    ]
+    report = await import_frontsheet(router, write_csv(tmp_path / "two.csv", stays), INSTITUTION)
+    assert (report.loaded, report.failed) == (2, 0)
+    assert await versions(router, "Patient") == 1
+    (patient,) = await search(router, "Patient")
+    encounters = await search(router, "Encounter", subject=f"Patient/{patient['id']}")
+    assert sorted(e["identifier"][0]["value"] for e in encounters) == ["M1/1", "M1/2"]
 
 
 async def test_bad_rows_are_reported_while_good_rows_load(router: FhirRouter, tmp_path: Path) -> None:

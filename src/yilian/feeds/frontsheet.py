@@ -7,11 +7,14 @@ all or nothing and a bad row never takes good ones with it; a row the server ref
 (`OutcomeError`) is reported like a row that failed its checks.
 
 Before writing a row, its resources are looked up by their identifiers in one batch of
-searches; when every one exists with the same content the row is counted unchanged and
-nothing is written, so importing a file again adds no versions.  Every problem goes to the
-error report, a CSV file (row, column, value, problem; UTF-8 with a BOM so Excel shows the
-Chinese), written next to the input (`NAME.errors.csv`) unless another path is given, and
-written on every run, so an old report never outlives a clean import.
+searches; those stored with the same content are left out of the row's transaction, and a
+row with nothing left is counted unchanged.  So importing a file again adds no versions, and
+a patient's second stay in the file does not rewrite the Patient the first one wrote.
+
+Every problem goes to the error report, a CSV file (row, column, value, problem; UTF-8 with
+a BOM so Excel shows the Chinese), written next to the input (`NAME.errors.csv`) unless
+another path is given, and written on every run, so an old report never outlives a clean
+import.
 """
 
 from __future__ import annotations
@@ -150,8 +153,8 @@ async def _check_institution(router: FhirRouter, institution: str) -> None:
 
 
 class _RowLoader:
-    """Runs one checked row through the router: a batch of searches to see whether anything
-    would change, then the row's transaction when something would."""
+    """Runs one checked row through the router: a batch of searches for what is stored under
+    the row's identifiers, then a transaction of the resources that are new or changed."""
 
     def __init__(self, router: FhirRouter, institution: str, principal: Principal | None) -> None:
         self.router = router
@@ -169,37 +172,51 @@ class _RowLoader:
         )
 
     async def load(self, sheet: FrontSheet) -> bool:
-        """Write `sheet`'s resources unless they are stored already; whether it wrote."""
-        transaction = bundle(sheet, self.institution)
-        if await self._unchanged(transaction):
+        """Write what of `sheet` is not stored already; whether anything was written.
+
+        A resource stored with the same content is left out of the transaction (no new
+        version), and references to it point at its id; references to resources found
+        under their identifiers point at their ids too, which is what the transaction's
+        conditional PUTs would resolve them to.  A resource whose identifier matches more
+        than one stored resource stays in, and the transaction refuses it (412)."""
+        entries = bundle(sheet, self.institution)["entry"]
+        stored = await self._stored(entries)
+        found = ReferenceMap(
+            {
+                e["fullUrl"]: f"{s['resourceType']}/{s['id']}"
+                for e, s in zip(entries, stored, strict=True)
+                if s
+            }
+        )
+        changed: list[dict[str, Any]] = []
+        for entry, current in zip(entries, stored, strict=True):
+            wanted, _ = found.rewrite(entry["resource"])
+            if current is not None and wanted == {
+                k: v for k, v in current.items() if k not in ("id", "meta")
+            }:
+                continue
+            changed.append({**entry, "resource": wanted})
+        if not changed:
             return False
+        transaction = {"resourceType": "Bundle", "type": "transaction", "entry": changed}
         headers = {"content-type": "application/fhir+json", "prefer": "return=minimal"}
         await self.router.handle(self._request("POST", transaction, headers))
         return True
 
-    async def _unchanged(self, transaction: dict[str, Any]) -> bool:
-        """Whether every resource of `transaction` is stored, by its identifier, with the same
-        content (references compared once resolved to the stored ids)."""
-        entries = transaction["entry"]
+    async def _stored(self, entries: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """The resource stored under each entry's identifier (its conditional PUT's search),
+        None when there is none or more than one."""
         searches = {
             "resourceType": "Bundle",
             "type": "batch",
             "entry": [{"request": {"method": "GET", "url": e["request"]["url"]}} for e in entries],
         }
         response = await self.router.handle(self._request("POST", searches, {}))
-        stored: list[dict[str, Any]] = []
-        for answer in (response.body or {}).get("entry", []):
+        answers = (response.body or {}).get("entry", [])
+        if len(answers) != len(entries):
+            return [None] * len(entries)
+        stored: list[dict[str, Any] | None] = []
+        for answer in answers:
             matches = (answer.get("resource") or {}).get("entry") or []
-            if len(matches) != 1:
-                return False
-            stored.append(matches[0]["resource"])
-        if len(stored) != len(entries):
-            return False
-        ids = ReferenceMap(
-            {e["fullUrl"]: f"{s['resourceType']}/{s['id']}" for e, s in zip(entries, stored, strict=True)}
-        )
-        for entry, current in zip(entries, stored, strict=True):
-            wanted, _ = ids.rewrite(entry["resource"])
-            if wanted != {k: v for k, v in current.items() if k not in ("id", "meta")}:
-                return False
-        return True
+            stored.append(matches[0]["resource"] if len(matches) == 1 else None)
+        return stored
