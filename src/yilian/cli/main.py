@@ -23,7 +23,7 @@ from yilian.cli.database import check_url, with_repository
 from yilian.cli.demo import LoadedInstitution, demo_database, demo_tokens, load_sample, with_demo_audit_key
 from yilian.cli.export import export_command
 from yilian.cli.hl7 import hl7_app
-from yilian.cli.import_ import import_command
+from yilian.cli.import_group import import_app
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
 from yilian.cli.token import token_command
@@ -66,12 +66,12 @@ def _default(name: str) -> str:
 
 app.command("token")(token_command)
 app.command("export")(export_command)
-app.command("import")(import_command)
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(hl7_app, name="hl7")
+app.add_typer(import_app, name="import")
 
 console = Console()
 errors = Console(stderr=True)
