@@ -147,6 +147,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     intake = Hl7Intake(repository, router, intake_settings(settings))
     add_hl7_route(app, auth, intake, settings.hl7_max_message_bytes)
     app.state.hl7_intake = intake
+    app.state.router = router  # for the CLI commands that run inside this composition
     _add_fhir_routes(app, endpoint)
     app.fhir_endpoint = endpoint
 

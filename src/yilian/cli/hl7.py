@@ -21,11 +21,9 @@ from rich.table import Table
 
 from yilian.cli.database import check_url, with_repository
 from yilian.cli.hl7_send import send_file
-from yilian.cli.keys import with_demo_keys
-from yilian.cli.serve import build_app, mllp_server, with_audit_key
+from yilian.cli.serve import mllp_server, prepared_settings, within_app
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.feeds.hl7_intake import Hl7Intake
-from yilian.store.base import Repository
 from yilian.store.feed_log import FEED_STATUSES, FeedMessage, FeedMessageQuery, FeedStatus
 
 __all__ = ["hl7_app"]
@@ -79,7 +77,7 @@ def listen(
         hl7_tls_key=tls_key,
         hl7_tls_client_ca=tls_client_ca,
     )
-    settings = _prepared(settings)
+    settings = prepared_settings(settings)
 
     async def run(intake: Hl7Intake) -> None:
         server = mllp_server(settings, intake, port)
@@ -220,7 +218,7 @@ def replay(
     if not ids and not status:
         errors.print("[red]name message ids, or --status error (with --since) to choose them[/red]")
         raise typer.Exit(2)
-    settings = _prepared(_settings(config, db_url=db))
+    settings = prepared_settings(_settings(config, db_url=db))
     chosen_query = FeedMessageQuery(status=_statuses(status), since=_instant(since, "--since"), limit=limit)
 
     async def run(intake: Hl7Intake) -> list[tuple[str, Any]]:
@@ -246,21 +244,12 @@ def replay(
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _prepared(settings: Settings) -> Settings:
-    check_url(settings.database_url)
-    with_repository(settings.database_url, _nothing)  # reachable, schema current: one line if not
-    settings = with_demo_keys(settings, create=False)
-    return with_audit_key(settings, Console(stderr=True))
-
-
-async def _nothing(repository: Repository) -> None:
-    return None
-
-
 async def _with_intake(settings: Settings, run: Callable[[Hl7Intake], Awaitable[T]]) -> T:
-    app = build_app(settings.replace(hl7_port=0))
-    async with app.router.lifespan_context(app):
-        return await run(app.state.hl7_intake)
+    async def inside(app: Any) -> T:
+        intake: Hl7Intake = app.state.hl7_intake
+        return await run(intake)
+
+    return await within_app(settings, inside)
 
 
 def _announce_facilities(settings: Settings) -> None:
@@ -283,7 +272,7 @@ def _statuses(given: list[str] | None) -> tuple[FeedStatus, ...]:
                 f"[red]--status must be one of {', '.join(FEED_STATUSES)}, not {escape(value)!r}[/red]"
             )
             raise typer.Exit(2)
-        out.append(value)  # type: ignore[arg-type]
+        out.append(value)
     return tuple(out)
 
 

@@ -1,29 +1,31 @@
 """`yilian import frontsheet FILE --institution CODE`: a front-sheet export into the store.
 
-Opens the repository as the other commands do (`with_repository`, with the store codec so
-resident IDs are protected as the server protects them), builds a router over it and hands
-both to `feeds.frontsheet`, which does the work; this module shows a progress bar and the
-summary.  Exit status 0 when every row loaded (or was already there), 1 when some rows failed
-(listed in the error report), 2 when the file could not be imported at all (unreadable,
+Runs inside the server's own composition (`cli.serve.within_app`: the store with its codec,
+so resident IDs are protected as the server protects them, the router, the access policy and
+the audit trail, which records every row written as the importing user's), and hands the router
+to `feeds.frontsheet`, which does the work; this module shows a progress bar and the summary.
+Exit status 0 when every row loaded (or was already there), 1 when some rows failed (listed
+in the error report), 2 when the file could not be imported at all (unreadable,
 required columns missing, institution not registered).
 """
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from yilian.cli.database import with_repository
-from yilian.cli.keys import settings_with_codec
+from yilian.auth.principal import Principal, SmartScope
+from yilian.cli.serve import prepared_settings, within_app
+from yilian.config import Settings, SettingsError, load_settings
 from yilian.feeds.frontsheet import FileRefused, FrontSheetReport, import_frontsheet, report_path_for
-from yilian.router import FhirRouter, RouterSettings
-from yilian.store.base import Repository
 
 __all__ = ["frontsheet_command"]
 
@@ -55,12 +57,11 @@ def frontsheet_command(
 
     Exits 1 when some rows failed (every problem is in the report), 2 when the file could not
     be imported at all."""
-    settings, codec = settings_with_codec(config, db)
+    settings = prepared_settings(_settings(config, db))
     started = time.monotonic()
     report_path = report or report_path_for(file)
 
-    async def work(repository: Repository) -> FrontSheetReport | FileRefused:
-        router = FhirRouter(repository, RouterSettings())
+    async def work(app: Any) -> FrontSheetReport | FileRefused:
         with Progress(
             SpinnerColumn(),
             TextColumn("[bold]front sheet[/bold] {task.fields[counts]}"),
@@ -75,12 +76,17 @@ def frontsheet_command(
 
             try:
                 return await import_frontsheet(
-                    router, file, institution, report_path=report_path, progress=progress
+                    app.state.router,
+                    file,
+                    institution,
+                    report_path=report_path,
+                    principal=_importer(institution),
+                    progress=progress,
                 )
             except FileRefused as refused:
                 return refused
 
-    outcome = with_repository(settings.database_url, work, codec)
+    outcome = asyncio.run(within_app(settings, work))
     if isinstance(outcome, FileRefused):
         errors.print("[red]file refused:[/red]", escape(str(outcome)), soft_wrap=True)
         errors.print(f"nothing loaded; report: {escape(str(report_path))}", soft_wrap=True)
@@ -95,3 +101,22 @@ def frontsheet_command(
     console.print(f"error report: {escape(str(outcome.report_path))}", soft_wrap=True)
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _settings(config: Path | None, db: str | None) -> Settings:
+    try:
+        return load_settings(config_file=config, overrides={"db_url": db})
+    except SettingsError as exc:
+        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
+
+
+def _importer(institution: str) -> Principal:
+    """Who the rows are written as in the audit trail: the operator at the machine, acting as
+    a system client of that one institution."""
+    return Principal(
+        subject=f"frontsheet-import:{getpass.getuser()}",
+        role="system",
+        institution=institution,
+        scopes=(SmartScope("system", "*", frozenset(("c", "r", "u", "s"))),),
+    )

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -30,11 +30,15 @@ from uvicorn.supervisors import Multiprocess
 
 from yilian.api import create_app
 from yilian.cli.audit_key import resolve_audit_key
-from yilian.cli.keys import build_codec
+from yilian.cli.database import check_url, with_repository
+from yilian.cli.keys import build_codec, with_demo_keys
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.feeds.hl7_intake import Hl7Intake
+from yilian.store.base import Repository
 from yilian.store.factory import open_repository
 from yilian.transports.mllp import MllpServer, TlsSettings
+
+T = TypeVar("T")
 
 __all__ = [
     "APP_FACTORY",
@@ -44,8 +48,10 @@ __all__ = [
     "check_auth",
     "listening_socket",
     "mllp_server",
+    "prepared_settings",
     "run_server",
     "with_audit_key",
+    "within_app",
 ]
 
 AUTH_OFF_WARNING = (
@@ -106,6 +112,29 @@ def build_app(settings: Settings) -> FastAPI:
     if settings.hl7_port:
         with_mllp_listener(app, settings)
     return app
+
+
+def prepared_settings(settings: Settings) -> Settings:
+    """`settings` ready for a command that runs the server's composition: the database URL
+    checked and the database reachable (one line if not), the demo keys of a demo database,
+    the audit key (said on stderr, so a command's output stays its own)."""
+    check_url(settings.database_url)
+    with_repository(settings.database_url, _nothing)
+    settings = with_demo_keys(settings, create=False)
+    return with_audit_key(settings, Console(stderr=True))
+
+
+async def _nothing(repository: Repository) -> None:
+    return None
+
+
+async def within_app(settings: Settings, run: Callable[[FastAPI], Awaitable[T]]) -> T:
+    """Run `run` inside the server's own composition (the app's lifespan: repository, router,
+    access policy, audit trail), without serving HTTP, so a CLI command that writes (an HL7
+    replay, a front-sheet import) is checked and audited as a request would be."""
+    app = build_app(settings.replace(hl7_port=0))
+    async with app.router.lifespan_context(app):
+        return await run(app)
 
 
 def mllp_server(settings: Settings, intake: Hl7Intake, port: int | None = None) -> MllpServer:

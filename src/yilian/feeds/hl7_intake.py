@@ -200,40 +200,40 @@ class Hl7Intake:
                 kept = earlier  # an earlier attempt failed: this delivery is a retry
         institution = self.institution_for(header.sending_facility)
         if institution is None:
-            failed = Hl7Error.reject(
+            problem = Hl7Error.reject(
                 UNKNOWN_KEY,
                 f"sending facility {header.sending_facility!r} is not mapped to an institution: add it to "
                 "the hl7_facilities setting (FACILITY=institution-code) or set hl7_default_institution",
                 "MSH-4",
             ).with_header(header)
-            return await self._finish(raw, header, channel, peer, None, failed, (), kept)
+            return await self._finish(raw, header, channel, peer, None, problem, (), kept)
         if (
             certified is not None
             and certified.upper() != header.sending_facility.upper()
             and certified != institution
         ):
-            failed = Hl7Error.reject(
+            problem = Hl7Error.reject(
                 UNKNOWN_KEY,
                 f"the client certificate {certified!r} may not send for facility {header.sending_facility!r}",
                 "MSH-4",
             ).with_header(header)
-            return await self._finish(raw, header, channel, peer, None, failed, (), kept)
+            return await self._finish(raw, header, channel, peer, None, problem, (), kept)
         try:
             mapped = to_bundle(message, institution, self._options(institution))
             written = await self._submit(mapped.bundle, institution, principal, peer)
-        except Hl7Error as failed:
+        except Hl7Error as unmappable:
             return await self._finish(
-                raw, header, channel, peer, institution, failed.with_header(header), (), kept
+                raw, header, channel, peer, institution, unmappable.with_header(header), (), kept
             )
         except OutcomeError as refused:
-            failed = _refusal(refused).with_header(header)
-            return await self._finish(raw, header, channel, peer, institution, failed, (), kept)
+            problem = _refusal(refused).with_header(header)
+            return await self._finish(raw, header, channel, peer, institution, problem, (), kept)
         except Exception:  # a defect of ours must not take the listener down; the sender may retry
             log.exception("HL7 message %s from %s failed", header.control_id, header.sending_facility)
-            failed = Hl7Error.content(
+            problem = Hl7Error.content(
                 APPLICATION_INTERNAL_ERROR, "yilian could not process this message; it is kept for replay"
             ).with_header(header)
-            return await self._finish(raw, header, channel, peer, institution, failed, (), kept)
+            return await self._finish(raw, header, channel, peer, institution, problem, (), kept)
         return await self._finish(raw, header, channel, peer, institution, None, written, kept)
 
     def _options(self, institution: str) -> MappingOptions:
@@ -306,7 +306,7 @@ def _codec(header: Header | None) -> str:
     """The ACK goes back in the charset the message came in (MSH-18)."""
     if header is None or not header.charset:
         return "utf-8"
-    return CHARSETS.get(header.charset.upper(), "utf-8")
+    return str(CHARSETS.get(header.charset.upper(), "utf-8"))
 
 
 def _refusal(refused: OutcomeError) -> Hl7Error:

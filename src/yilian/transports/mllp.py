@@ -118,12 +118,12 @@ class MllpServer:
                         log.warning("MLLP %s closed mid-message (%d bytes unframed)", peer, len(eof.partial))
                     return
                 except asyncio.LimitOverrunError:
-                    delivery = await self.intake.refuse(
+                    refusal = await self.intake.refuse(
                         f"the message is larger than {self.max_message_bytes} bytes (hl7_max_message_bytes)",
                         channel="mllp",
                         peer=peer,
                     )
-                    writer.write(frame(delivery))
+                    writer.write(frame(refusal))
                     await writer.drain()
                     return
                 # Bytes before <VT> are line noise; a frame without <VT> is still answered.
