@@ -123,7 +123,7 @@ def batch_ack(batch: BatchHeader | None, acks: Sequence[str], *, control_id: str
     reference = escape(batch.control_id, fs, enc) if batch is not None else ""
 
     def header(name: str) -> str:
-        fields = [enc, sender[0], sender[1], receiver[0], receiver[1], timestamp(now), "", "", "", ""]
+        fields = [enc, sender[0], sender[1], receiver[0], receiver[1], timestamp(now), "", "", ""]
         fields += [escape(control_id, fs, enc), reference]
         return name + fs + fs.join(fields).rstrip(fs) + "\r"
 

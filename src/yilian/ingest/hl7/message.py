@@ -89,8 +89,7 @@ def _check_delimiters(line: str) -> None:
     end = line.find(separator, 4)
     encoding = line[4:end] if end > 0 else line[4:]
     if (
-        end < 0
-        or len(encoding) not in (4, 5)
+        len(encoding) not in (4, 5)
         or len(set(encoding)) != len(encoding)
         or any(c.isalnum() or c.isspace() or c == separator for c in encoding)
     ):
