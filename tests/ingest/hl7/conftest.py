@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import shared_data
 
 from yilian.alliance.institutions import register_institution
 from yilian.ingest.hl7 import MappingOptions, decode, parse, split, to_bundle
@@ -25,9 +24,10 @@ BASE = f"http://test.local/fhir/{INSTITUTION}"
 OPTIONS = MappingOptions(authorities={FACILITY: INSTITUTION})
 
 
-def hl7_samples() -> Path:
-    """The shared HL7 v2 sample folder, or a skip."""
-    return shared_data() / "hl7v2-samples"
+@pytest.fixture
+def hl7_samples(shared_data: Path) -> Path:
+    """The shared HL7 v2 sample folder (skipped where the shared data is absent)."""
+    return shared_data / "hl7v2-samples"
 
 
 def message(*segments: str) -> str:
