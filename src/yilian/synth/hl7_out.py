@@ -120,11 +120,7 @@ def _adt(
     subject: str,
 ) -> str:
     control = _control_id(institution.code, event, subject)
-    segments = [
-        _msh(
-            institution, when, f"ADT^{event}", _STRUCTURES[event], control
-        )
-    ]
+    segments = [_msh(institution, when, f"ADT^{event}", _STRUCTURES[event], control)]
     segments += [_segment("EVN", event, _ts(when)), _pid(registration, institution), *body]
     return "".join(s + "\r" for s in segments)
 

@@ -36,7 +36,20 @@ def message(*segments: str) -> str:
 
 
 def msh(kind: str = "ADT^A01^ADT_A01", control: str = "MSG1", version: str = "2.4", charset: str = "") -> str:
-    fields = ["MSH", "^~\\&", "HIS", FACILITY, "YILIAN", "YILIAN", "20240305083000", "", kind, control, "P", version]
+    fields = [
+        "MSH",
+        "^~\\&",
+        "HIS",
+        FACILITY,
+        "YILIAN",
+        "YILIAN",
+        "20240305083000",
+        "",
+        kind,
+        control,
+        "P",
+        version,
+    ]
     if charset:
         fields += ["", "", "", "", "", charset]
     return "|".join(fields)
@@ -68,16 +81,30 @@ class Alliance:
 
     async def search(self, rtype: str, *query: tuple[str, str]) -> list[dict[str, Any]]:
         response = await self.router.handle(
-            FhirRequest("GET", (rtype,), partition=INSTITUTION, query=[*query, ("_count", "200")], base_url=BASE)
+            FhirRequest(
+                "GET", (rtype,), partition=INSTITUTION, query=[*query, ("_count", "200")], base_url=BASE
+            )
         )
         assert response.body is not None
-        return [e["resource"] for e in response.body.get("entry", []) if e.get("search", {}).get("mode") != "outcome"]
+        return [
+            e["resource"]
+            for e in response.body.get("entry", [])
+            if e.get("search", {}).get("mode") != "outcome"
+        ]
 
     async def everything(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Every stored resource but the institution's Organization, by (type, id)."""
         out = {}
-        for rtype in ("Patient", "Encounter", "Condition", "ServiceRequest", "DiagnosticReport", "Observation",
-                      "Appointment", "DocumentReference"):
+        for rtype in (
+            "Patient",
+            "Encounter",
+            "Condition",
+            "ServiceRequest",
+            "DiagnosticReport",
+            "Observation",
+            "Appointment",
+            "DocumentReference",
+        ):
             for resource in await self.search(rtype):
                 out[(rtype, resource["id"])] = resource
         return out

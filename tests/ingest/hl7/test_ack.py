@@ -37,7 +37,9 @@ def test_v25_error_uses_err_2_3_4_8() -> None:
     error = Hl7Error.content("102", "PID-7 '1988-03-15' is not a valid HL7 date", "PID-7")
     _, msa, err = segments(ack(header_of("2.5.1"), "AE", error, control_id="A2", now=NOW))  # type: ignore[arg-type]
     assert msa == ["MSA", "AE", "MSG1"]
-    assert err[1] == "" and err[2] == "PID^1^7^1" and err[3] == "102^Data type error^HL70357" and err[4] == "E"
+    assert (
+        err[1] == "" and err[2] == "PID^1^7^1" and err[3] == "102^Data type error^HL70357" and err[4] == "E"
+    )
     assert err[8] == "PID-7 '1988-03-15' is not a valid HL7 date"
 
 
@@ -67,14 +69,22 @@ def test_ack_without_a_header_and_from_an_error_header() -> None:
     msh_, msa, _ = segments(text)
     assert msh_[4:6] == ["HIS", "QXXRMYY"] and msa[2] == "MSG1"
     anonymous = segments(ack(None, "AR", Hl7Error.reject("100", "no MSH", "MSH"), control_id="A6", now=NOW))
-    assert anonymous[0][8] == "ACK^^ACK" and anonymous[0][11] == "2.5.1" and anonymous[1][:3] == ["MSA", "AR", ""]
+    assert (
+        anonymous[0][8] == "ACK^^ACK"
+        and anonymous[0][11] == "2.5.1"
+        and anonymous[1][:3] == ["MSA", "AR", ""]
+    )
 
 
 def test_batch_ack_wraps_the_acks_and_answers_the_batch() -> None:
     one, two = message(msh(control="A1"), PID), message(msh(control="A2"), PID)
-    text = "FHS|^~\\&|HIS|QXXRMYY\rBHS|^~\\&|HIS|QXXRMYY|LIS|X|20240305||||B77\r" + one + two + "BTS|2\rFTS|1\r"
+    text = (
+        "FHS|^~\\&|HIS|QXXRMYY\rBHS|^~\\&|HIS|QXXRMYY|LIS|X|20240305||||B77\r" + one + two + "BTS|2\rFTS|1\r"
+    )
     batch = split(text)
-    acks = [ack(parse(m).header, "AA", None, control_id=f"R{i}", now=NOW) for i, m in enumerate(batch.messages)]
+    acks = [
+        ack(parse(m).header, "AA", None, control_id=f"R{i}", now=NOW) for i, m in enumerate(batch.messages)
+    ]
     answer = batch_ack(batch.header, acks, control_id="BA1", now=NOW)
     lines = segments(answer)
     assert [line[0] for line in lines] == ["FHS", "BHS", "MSH", "MSA", "MSH", "MSA", "BTS", "FTS"]

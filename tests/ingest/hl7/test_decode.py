@@ -106,7 +106,11 @@ def test_truncated_msh_names_the_first_missing_field() -> None:
     for cut, location in ((8, "MSH-9"), (full.index("|MSG1"), "MSH-10"), (full.index("|P|2.4"), "MSH-12")):
         with pytest.raises(Hl7Error) as caught:
             parse(message(full[:cut]))
-        assert (caught.value.ack_code, caught.value.condition, caught.value.location) == ("AR", "101", location)
+        assert (caught.value.ack_code, caught.value.condition, caught.value.location) == (
+            "AR",
+            "101",
+            location,
+        )
 
 
 def test_unsupported_version_is_named() -> None:
@@ -133,7 +137,11 @@ def test_v23_trigger_from_evn() -> None:
 
 def test_header_fields() -> None:
     header = parse(message(msh(charset="UNICODE UTF-8"), PID)).header
-    assert (header.sending_application, header.sending_facility, header.control_id) == ("HIS", "QXXRMYY", "MSG1")
+    assert (header.sending_application, header.sending_facility, header.control_id) == (
+        "HIS",
+        "QXXRMYY",
+        "MSG1",
+    )
     assert (header.message_code, header.trigger_event, header.structure) == ("ADT", "A01", "ADT_A01")
     assert (header.version, header.processing_id, header.charset) == ("2.4", "P", "UNICODE UTF-8")
 
@@ -155,7 +163,9 @@ def test_batch_is_split_with_its_header() -> None:
 
 
 _hl7ish = st.lists(
-    st.sampled_from(["MSH|^~\\&|", "BHS|", "FHS|", "PID|", "|", "^", "~", "\\", "&", "\r", "\n", "A01", "2.4", "ADT"])
+    st.sampled_from(
+        ["MSH|^~\\&|", "BHS|", "FHS|", "PID|", "|", "^", "~", "\\", "&", "\r", "\n", "A01", "2.4", "ADT"]
+    )
     | st.text(max_size=8),
     max_size=30,
 ).map("".join)

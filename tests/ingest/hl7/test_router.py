@@ -53,7 +53,11 @@ async def test_cancel_admit_and_cancel_discharge(alliance: Alliance) -> None:
     assert stay["status"] == "finished" and stay["period"]["end"] == "2024-03-10T10:00:00+08:00"
     await alliance.send(message(msh("ADT^A13^ADT_A01", "M3"), PID, discharged))
     [reopened] = await alliance.search("Encounter")
-    assert reopened["id"] == stay["id"] and reopened["status"] == "in-progress" and "end" not in reopened["period"]
+    assert (
+        reopened["id"] == stay["id"]
+        and reopened["status"] == "in-progress"
+        and "end" not in reopened["period"]
+    )
     await alliance.send(message(msh("ADT^A11^ADT_A09", "M4"), PID, PV1))
     [cancelled] = await alliance.search("Encounter")
     assert cancelled["id"] == stay["id"] and cancelled["status"] == "cancelled"
@@ -86,7 +90,9 @@ async def test_merge_of_a_record_never_seen(alliance: Alliance) -> None:
 async def _identical_put_keeps_the_version(alliance: Alliance) -> bool:
     """Whether this store leaves the version alone for a PUT of identical content."""
     body = {"resourceType": "Basic", "code": {"text": "probe"}}
-    created = await alliance.router.handle(FhirRequest("POST", ("Basic",), partition="county-hospital", body=body))
+    created = await alliance.router.handle(
+        FhirRequest("POST", ("Basic",), partition="county-hospital", body=body)
+    )
     assert created.body is not None
     again = {**body, "id": created.body["id"]}
     updated = await alliance.router.handle(

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-
-import pytest
 from pathlib import Path
 
+import pytest
 from tests.ingest.hl7.conftest import INSTITUTION, Alliance
 
 from yilian.ingest.hl7 import Hl7Error, decode, parse, split, to_bundle
@@ -52,7 +51,9 @@ def expected_outcomes(hl7_samples: Path) -> dict[str, str]:
     return out
 
 
-async def test_every_sample_maps_or_is_refused_with_the_right_code(alliance: Alliance, hl7_samples: Path) -> None:
+async def test_every_sample_maps_or_is_refused_with_the_right_code(
+    alliance: Alliance, hl7_samples: Path
+) -> None:
     expected = expected_outcomes(hl7_samples)
     assert len(expected) == 139
     outcomes: dict[str, str] = {}
