@@ -117,7 +117,7 @@ def test_document_and_appointment() -> None:
     import base64
 
     assert base64.b64decode(document["content"][0]["attachment"]["data"]).decode() == "第一行\n第二行"
-    siu = message(msh("SIU^S12^SIU_S12"), "SCH|A1|B2||||||||||^^^20240306090000^20240306093000", PID)
+    siu = message(msh("SIU^S12^SIU_S12"), "SCH|A1|B2|||||||||^^^20240306090000^20240306093000", PID)
     [appointment] = resources(siu)["Appointment"]
     assert (appointment["status"], appointment["start"], appointment["end"]) == (
         "booked",
