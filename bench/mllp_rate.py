@@ -112,7 +112,9 @@ def _fhir_connection(port: int, groups: list[list[tuple[str, bytes]]]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for group in groups:
         for institution, body in group:
-            conn.request("POST", f"/fhir/{institution}", body=body, headers={"Content-Type": "application/fhir+json"})
+            conn.request(
+                "POST", f"/fhir/{institution}", body=body, headers={"Content-Type": "application/fhir+json"}
+            )
             response = conn.getresponse()
             response.read()
             if response.status != 200:
@@ -138,7 +140,9 @@ def _counts(port: int) -> dict[str, int]:
     return out
 
 
-def _run(backend: str, directory: Directory, groups: list[list[bytes]], bundles: Any, connections: int) -> dict[str, Any]:
+def _run(
+    backend: str, directory: Directory, groups: list[list[bytes]], bundles: Any, connections: int
+) -> dict[str, Any]:
     facilities = ",".join(f"{i.facility}={i.code}" for i in directory.institutions)
     result: dict[str, Any] = {}
     with BenchDatabase.fresh(backend) as db:

@@ -3,6 +3,7 @@ read whole, and replayed once the facility map is fixed; a file of messages goes
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,7 @@ def test_find_read_and_replay_a_failed_message(store_url: str, tmp_path: Path) -
     )
     assert listed.exit_code == 0, listed.output
     assert "NEWCLINIC" in listed.output and "r-1" in listed.output and "r-2" not in listed.output
-    message_id = next(line.split()[0] for line in listed.output.splitlines() if "NEWCLINIC" in line).strip(
-        "│ "
-    )
+    [message_id] = re.findall(r"\b[0-9a-f]{32}\b", listed.output)
     shown = runner.invoke(
         app, ["hl7", "messages", "--show", message_id, "--db", store_url], env=_env(tmp_path)
     )

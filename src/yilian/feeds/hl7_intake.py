@@ -137,7 +137,7 @@ class Hl7Intake:
             acks.append(ack_text)
         if batch.header is None:
             return Delivery(self._encode(acks[0], header), tuple(receipts))
-        answer = batch_ack(batch.header, acks, now=_now_dt())
+        answer = batch_ack(batch.header, acks, control_id=_new_id(), now=_now_dt())
         return Delivery(answer.encode("utf-8"), tuple(receipts))
 
     async def refuse(self, reason: str, *, channel: str, peer: str) -> bytes:
