@@ -184,12 +184,14 @@ def messages(
         limit=max(1, limit),
     )
     found_list = with_repository(settings.database_url, lambda r: r.search_feed_messages(query))
+    console = Console()  # sized to the terminal now, not when the module was imported
     if not found_list:
         console.print("no messages match")
         return
-    table = Table(
-        "id", "received (Beijing)", "status", "type", "facility", "control id", "institution", "error"
-    )
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=32)  # what --show and replay take: never elided
+    for column in ("received (Beijing)", "status", "type", "facility", "control id", "institution", "error"):
+        table.add_column(column)
     for m in found_list:
         style = {"stored": "green", "error": "yellow", "rejected": "red"}[m.status]
         table.add_row(
