@@ -199,7 +199,7 @@ class _PersonCare:
         """Notifiable diseases in their seasons, and the cluster week in the chosen town."""
         rng, care = self.rng, self.care
         for year in range(START.year, END.year + 1):
-            winter = date(year, 1, 5) + timedelta(days=rng.randrange(50))
+            winter = date(year - 1, 12, 1) + timedelta(days=rng.randrange(88))
             age = self.age_on(winter)
             if self.begin <= winter <= END and rng.random() < (0.06 if age < 10 or age >= 65 else 0.025):
                 self.visit(self.home(), winter, care.by_code["J11.100x001"], [], "outpatient")
@@ -264,6 +264,7 @@ class _PersonCare:
         if (
             kind == "outpatient"
             and may_refer
+            and not spec.notifiable
             and referral is None
             and inst != COUNTY_HOSPITAL
             and COUNTY_HOSPITAL in self.named

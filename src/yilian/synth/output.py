@@ -2,7 +2,9 @@
 
 Layout (one folder per format, one file per member so each loads into its own partition):
 
-* `fhir/{institution}/{Type}.ndjson`: the member's resources, one per line (`Type/id` refs);
+* `fhir/{institution}/{Type}.ndjson`: the member's resources, one per line (`Type/id` refs),
+  except its Organization: a registered member has one (`yilian institution add`), so the
+  members' Organizations (with their credit codes) are in `fhir/organizations.ndjson`;
 * `fhir/bundles/{institution}.ndjson`: the member's Organization and staff as one transaction
   Bundle, then one transaction Bundle per registration, one Bundle a line;
 * `hl7/{institution}.hl7`: HL7 v2 messages (`synth.hl7_out`), each ending in a carriage return
@@ -143,8 +145,12 @@ def write(
     if "fhir" in wanted:
         for inst in directory.institutions:
             for resource in directory_resources(directory, inst.code):
-                files.add(fhir / inst.code / f"{resource['resourceType']}.ndjson", dumps(resource) + b"\n")
-                summary.resources[resource["resourceType"]] += 1
+                rtype = resource["resourceType"]
+                # the member's own folder loads into a registered partition, which has its
+                # Organization already (`yilian institution add`): the Organizations go apart
+                path = fhir / "organizations.ndjson" if rtype == "Organization" else fhir / inst.code / f"{rtype}.ndjson"
+                files.add(path, dumps(resource) + b"\n")
+                summary.resources[rtype] += 1
             files.add(fhir / "bundles" / f"{inst.code}.ndjson", orjson.dumps(bundles.members(inst.code)) + b"\n")
             summary.bundles += 1
     if sheet_header is not None:
