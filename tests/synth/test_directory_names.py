@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import orjson
+from typer.testing import CliRunner
+
+from yilian.cli.main import app
 from yilian.synth import names
 from yilian.synth.directory import credit_code, directory
 
@@ -31,7 +36,12 @@ def test_directory_keeps_the_demo_codes_and_links_parents() -> None:
 
 def test_surname_readings_and_homophones() -> None:
     readings = {s: p for s, p, _ in names.SURNAMES + names.COMPOUND_SURNAMES}
-    assert (readings["单"], readings["曾"], readings["解"], readings["欧阳"]) == ("Shan", "Zeng", "Xie", "Ouyang")
+    assert (readings["单"], readings["曾"], readings["解"], readings["欧阳"]) == (
+        "Shan",
+        "Zeng",
+        "Xie",
+        "Ouyang",
+    )
     rng = random.Random(3)
     drawn = [names.surname(rng)[0] for _ in range(20_000)]
     assert drawn.count("王") > drawn.count("马") > drawn.count("单")
@@ -39,3 +49,22 @@ def test_surname_readings_and_homophones() -> None:
     changed = names.homophone(rng, "丽明")
     assert changed and changed != "丽明" and names.given_pinyin(changed) == names.given_pinyin("丽明")
     assert names.traditional("陈国华") == "陳國華"
+
+
+def test_cli_refuses_bad_arguments_and_writes_a_folder(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args, message in (
+        (["--patients", "0"], "--patients must be 1..1,000,000"),
+        (["--institutions", "201"], "--institutions must be 1..200"),
+        (["--formats", "fhir,xml"], "unknown format xml"),
+    ):
+        result = runner.invoke(app, ["synth", "--out", str(tmp_path / "x"), *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "x").exists()
+    done = runner.invoke(
+        app, ["synth", "--out", str(tmp_path / "ok"), "--patients", "12", "--institutions", "2"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "12 persons" in done.output
+    manifest = orjson.loads((tmp_path / "ok" / "manifest.json").read_bytes())
+    assert manifest["persons"] == 12 and manifest["institutions"] == ["county-hospital", "dongshan-thc"]

@@ -53,7 +53,9 @@ def test_ndjson_loads_with_yilian_import_and_matches_the_truth(store_url: str, o
     for inst in members:
         added = runner.invoke(app, ["institution", "add", inst.code, "--name", inst.name, "--db", store_url])
         assert added.exit_code == 0, added.output
-        loaded = runner.invoke(app, ["import", str(out / "fhir" / inst.code), "--db", store_url, "--institution", inst.code])
+        loaded = runner.invoke(
+            app, ["import", str(out / "fhir" / inst.code), "--db", store_url, "--institution", inst.code]
+        )
         assert loaded.exit_code == 0, loaded.output
         assert "unchanged), 0 refused;" in loaded.output
     anyio.run(_check_against_truth, store_url, out)

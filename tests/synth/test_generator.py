@@ -57,9 +57,10 @@ def test_resident_ids_valid_except_where_the_desk_mistyped(histories: list[Histo
                 assert "missing-id" in reg.variations
             elif {"id-digit", "id-transposed"} & set(reg.variations):
                 assert not is_valid_resident_id(reg.resident_id)
-                assert sorted(reg.resident_id) == sorted(h.person.resident_id) or sum(
-                    x != y for x, y in zip(reg.resident_id, h.person.resident_id, strict=True)
-                ) == 1
+                assert (
+                    sorted(reg.resident_id) == sorted(h.person.resident_id)
+                    or sum(x != y for x, y in zip(reg.resident_id, h.person.resident_id, strict=True)) == 1
+                )
                 mistyped += 1
             else:
                 assert reg.resident_id == h.person.resident_id
@@ -87,7 +88,11 @@ def test_hard_cases_are_consistent(histories: list[History]) -> None:
                 )  # fmt: skip
                 assert p.family == other.family and p.given != other.given and p.twin == other_id
             elif kind == "namesake":
-                assert (p.family, p.given, p.birth_date.year) == (other.family, other.given, other.birth_date.year)
+                assert (p.family, p.given, p.birth_date.year) == (
+                    other.family,
+                    other.given,
+                    other.birth_date.year,
+                )
                 assert p.resident_id != other.resident_id
             elif kind in ("mother-newborn", "unnamed-newborn"):
                 assert p.phone == other.phone and p.address == other.address
@@ -134,10 +139,16 @@ def test_referrals_repeats_and_outbreaks_occur(histories: list[History]) -> None
             assert received[r.referral_id].institution == r.to_institution
     repeats = [o for h in histories for e in h.encounters for o in e.labs if o.repeat_of]
     assert repeats
-    notifiable = Counter(d.code[:3] for h in histories for e in h.encounters for d in e.diagnoses if d.notifiable)
+    notifiable = Counter(
+        d.code[:3] for h in histories for e in h.encounters for d in e.diagnoses if d.notifiable
+    )
     assert {"J11", "B08", "A09"} <= set(notifiable)
     flu_months = Counter(
-        e.start.month for h in histories for e in h.encounters for d in e.diagnoses if d.code.startswith("J11")
+        e.start.month
+        for h in histories
+        for e in h.encounters
+        for d in e.diagnoses
+        if d.code.startswith("J11")
     )
     assert set(flu_months) <= {12, 1, 2}
 

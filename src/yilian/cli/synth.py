@@ -57,12 +57,16 @@ def synth_command(
     ) as bar:
         task = bar.add_task("synth", total=patients)
         try:
-            summary = write(out, patients, institutions, seed, wanted, lambda n: bar.update(task, completed=n))
+            summary = write(
+                out, patients, institutions, seed, wanted, lambda n: bar.update(task, completed=n)
+            )
         except FormatUnavailable as exc:
             raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"cannot write {out}: {exc}") from None
-    table = Table("resource type", "count", title=f"yilian synth: {summary.persons:,} persons -> {escape(str(out))}")
+    table = Table(
+        "resource type", "count", title=f"yilian synth: {summary.persons:,} persons -> {escape(str(out))}"
+    )
     for rtype, count in summary.resources.items():
         if count:
             table.add_row(rtype, f"{count:,}")
@@ -79,4 +83,6 @@ def synth_command(
     if "frontsheet" in wanted:
         parts.append(f"{summary.frontsheet_rows:,} front-sheet rows")
     console.print(f"{'; '.join(parts)}; {summary.seconds:.1f} s, {rate:,.0f} resources/s", soft_wrap=True)
-    console.print(f"truth files: {escape(str(out / 'truth'))}; manifest: {escape(str(out / 'manifest.json'))}")
+    console.print(
+        f"truth files: {escape(str(out / 'truth'))}; manifest: {escape(str(out / 'manifest.json'))}"
+    )

@@ -25,10 +25,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
 
 from yilian.synth import catalogue
-from yilian.synth.catalogue import DiagnosisSpec, LabPanel
 from yilian.synth.care_costs import stay_costs
+from yilian.synth.catalogue import DiagnosisSpec, LabPanel
 from yilian.synth.directory import COUNTY_HOSPITAL, LAB_DEPARTMENT, department_for
 from yilian.synth.model import (
     Allergy,
@@ -51,6 +52,8 @@ from yilian.synth.places import COUNTY_SEAT, TOWNS
 __all__ = ["BEIJING", "Care", "Cluster"]
 
 BEIJING = timezone(timedelta(hours=8))
+Flag = Literal["N", "H", "L", "A"]
+_CONDITIONS: tuple[Literal["1", "2", "3"], ...] = ("1", "1", "2", "3")  # 入院病情: mostly 有
 _REPEAT_WINDOW = (timedelta(days=7), timedelta(days=42))
 
 
@@ -73,7 +76,9 @@ class Care:
             if p.role == "doctor" or p.department == LAB_DEPARTMENT:
                 self.staff.setdefault((p.institution, p.department), []).append(p.id)
         rng = random.Random(f"{seed}:outbreak")
-        towns = [t for t in TOWNS if t is COUNTY_SEAT or any(i.town == t.name for i in directory.institutions)]
+        towns = [
+            t for t in TOWNS if t is COUNTY_SEAT or any(i.town == t.name for i in directory.institutions)
+        ]
         monday = date(2024, 5, 6) + timedelta(weeks=rng.randrange(10))
         self.cluster = Cluster(rng.choice(towns).name, monday)
         specs = catalogue.diagnoses()
@@ -107,7 +112,9 @@ class _PersonCare:
         self.regs = {r.institution: r for r in resident.registrations}
         if any("unnamed-newborn" in r.variations for r in resident.registrations):
             # the unnamed record is the birth's; later county visits use it too only if no other
-            self.named = {r.institution: r for r in resident.registrations if "unnamed-newborn" not in r.variations}
+            self.named = {
+                r.institution: r for r in resident.registrations if "unnamed-newborn" not in r.variations
+            }
         else:
             self.named = self.regs
         self.encounters: list[Encounter] = []
@@ -128,7 +135,9 @@ class _PersonCare:
         return self.begin + timedelta(days=self.rng.randrange(self.span))
 
     def at(self, day: date, hour_from: int = 8, hour_to: int = 16) -> datetime:
-        return datetime.combine(day, time(self.rng.randint(hour_from, hour_to), self.rng.randrange(60)), BEIJING)
+        return datetime.combine(
+            day, time(self.rng.randint(hour_from, hour_to), self.rng.randrange(60)), BEIJING
+        )
 
     def visit_number(self, kind: EncounterKind, when: datetime) -> str:
         self.serial += 1
@@ -147,17 +156,27 @@ class _PersonCare:
     def build(self) -> History:
         rng = self.rng
         chronic = [s for s in self.care.chronic if _fits(s, self.age_on(END), self.person.sex)]
-        problems = [] if not chronic else rng.sample(chronic, k=min(len(chronic), rng.choice((0, 0, 1, 1, 2))))
+        problems = (
+            [] if not chronic else rng.sample(chronic, k=min(len(chronic), rng.choice((0, 0, 1, 1, 2))))
+        )
         if self.resident.newborn:
             self.newborn_visits()
         for inst, reg in self.named.items():
             level = self.care.directory.institution(inst).level
-            visits = rng.randint(0, 2) + (len(problems) * rng.randint(1, 2) if level != "county-hospital" else 0)
+            visits = rng.randint(0, 2) + (
+                len(problems) * rng.randint(1, 2) if level != "county-hospital" else 0
+            )
             for _ in range(max(visits, 1 if reg is next(iter(self.named.values())) else 0)):
                 day = self.day()
-                spec = rng.choice(problems) if problems and rng.random() < 0.6 else self.pick(self.care.acute, day)
+                spec = (
+                    rng.choice(problems)
+                    if problems and rng.random() < 0.6
+                    else self.pick(self.care.acute, day)
+                )
                 if spec:
-                    kind: EncounterKind = "emergency" if spec.specialty == "emergency" or rng.random() < 0.05 else "outpatient"
+                    kind: EncounterKind = (
+                        "emergency" if spec.specialty == "emergency" or rng.random() < 0.05 else "outpatient"
+                    )
                     if kind == "emergency" and inst != COUNTY_HOSPITAL:
                         kind = "outpatient"
                     self.visit(reg, day, spec, problems, kind)
@@ -172,8 +191,14 @@ class _PersonCare:
         self.mark_repeats()
         allergies = self.allergies()
         encounters = tuple(sorted(self.encounters, key=lambda e: (e.start, e.visit_number)))
-        return History(self.person, self.resident.registrations, encounters, allergies, tuple(self.referrals),
-                       self.resident.hard_cases)  # fmt: skip
+        return History(
+            self.person,
+            self.resident.registrations,
+            encounters,
+            allergies,
+            tuple(self.referrals),
+            self.resident.hard_cases,
+        )
 
     def home(self) -> Registration:
         """The member a resident goes to first: the village clinic or centre before the county."""
@@ -279,9 +304,13 @@ class _PersonCare:
         referral = self.referral("up", source, COUNTY_HOSPITAL, spec)
         day = source.start.date() + timedelta(days=self.rng.randint(7, 35))
         if day <= END:
-            target = self.visit(self.named[COUNTY_HOSPITAL], day, spec, problems, "outpatient", referral.referral_id)
+            target = self.visit(
+                self.named[COUNTY_HOSPITAL], day, spec, problems, "outpatient", referral.referral_id
+            )
             if not target.labs and source.labs:
-                labs = self.labs(target.visit_number, spec, target.start, target.practitioner, True, source.labs)
+                labs = self.labs(
+                    target.visit_number, spec, target.start, target.practitioner, True, source.labs
+                )
                 self.encounters[-1] = replace(target, labs=labs)
             self.referrals.append(referral)
 
@@ -300,27 +329,37 @@ class _PersonCare:
 
     def delivery(self, born: date) -> None:
         where = COUNTY_HOSPITAL if COUNTY_HOSPITAL in self.named else None
-        where = where or next((i for i in self.named if self.care.directory.institution(i).level == "township-centre"), None)
+        where = where or next(
+            (i for i in self.named if self.care.directory.institution(i).level == "township-centre"), None
+        )
         if where is None or born < self.begin:
             return
         caesarean = self.rng.random() < 0.35 and where == COUNTY_HOSPITAL
         spec = self.care.by_code["O82.000" if caesarean else "O80.000"]
         self.stay(born - timedelta(days=self.rng.randint(0, 1)), spec, [], where)
 
-    def stay(self, day: date, spec: DiagnosisSpec, problems: list[DiagnosisSpec], where: str | None = None) -> None:
+    def stay(
+        self, day: date, spec: DiagnosisSpec, problems: list[DiagnosisSpec], where: str | None = None
+    ) -> None:
         rng, care = self.rng, self.care
         surgical = bool(spec.procedure)
-        inst = where or (COUNTY_HOSPITAL if COUNTY_HOSPITAL in self.named and (surgical or rng.random() < 0.75) else None)
+        inst = where or (
+            COUNTY_HOSPITAL if COUNTY_HOSPITAL in self.named and (surgical or rng.random() < 0.75) else None
+        )
         if inst is None:
             if surgical:
                 return
-            inst = next((i for i in self.named if care.directory.institution(i).level == "township-centre"), None)
+            inst = next(
+                (i for i in self.named if care.directory.institution(i).level == "township-centre"), None
+            )
             if inst is None:
                 return
         reg = self.named[inst]
         referral_id, admission_way = None, "2"
         if inst == COUNTY_HOSPITAL and rng.random() < 0.3:
-            centre = next((i for i in self.named if care.directory.institution(i).level == "township-centre"), None)
+            centre = next(
+                (i for i in self.named if care.directory.institution(i).level == "township-centre"), None
+            )
             if centre:
                 source = self.visit(self.named[centre], day, spec, problems, "outpatient", may_refer=False)
                 referral = self.referral("up", source, COUNTY_HOSPITAL, spec)
@@ -332,7 +371,9 @@ class _PersonCare:
         proc_spec = catalogue.procedures().get(spec.procedure)
         days = rng.randint(proc_spec.days_min, proc_spec.days_max) if proc_spec else rng.randint(3, 12)
         start = self.at(day, 8, 20)
-        end = datetime.combine(day + timedelta(days=days), time(rng.randint(9, 11), rng.randrange(60)), BEIJING)
+        end = datetime.combine(
+            day + timedelta(days=days), time(rng.randint(9, 11), rng.randrange(60)), BEIJING
+        )
         if end.date() > END:
             return
         dept = department_for(care.directory, inst, spec.specialty)
@@ -340,14 +381,23 @@ class _PersonCare:
         visit = self.visit_number("inpatient", start)
         diagnoses = [Diagnosis(spec.code, spec.name, 1, "1")]
         for other in problems:
-            diagnoses.append(Diagnosis(other.code, other.name, len(diagnoses) + 1, rng.choice("1123")))
+            diagnoses.append(Diagnosis(other.code, other.name, len(diagnoses) + 1, rng.choice(_CONDITIONS)))
         procedures: tuple[Procedure, ...] = ()
         if proc_spec:
             performed = start + timedelta(hours=rng.randint(4, 30))
-            procedures = (Procedure(proc_spec.code, proc_spec.name, 1, performed, doctor, proc_spec.anaesthesia),)
+            procedures = (
+                Procedure(proc_spec.code, proc_spec.name, 1, performed, doctor, proc_spec.anaesthesia),
+            )
         self.stays_at[inst] = self.stays_at.get(inst, 0) + 1
-        centre = next((i for i in self.named if care.directory.institution(i).level == "township-centre"), None)
-        down = inst == COUNTY_HOSPITAL and centre is not None and spec.specialty in ("orthopaedics", "surgery", "internal") and rng.random() < 0.3
+        centre = next(
+            (i for i in self.named if care.directory.institution(i).level == "township-centre"), None
+        )
+        down = (
+            inst == COUNTY_HOSPITAL
+            and centre is not None
+            and spec.specialty in ("orthopaedics", "surgery", "internal")
+            and rng.random() < 0.3
+        )
         labs = self.labs(visit, spec, start, doctor, True)
         encounter = Encounter(
             visit_number=visit,
@@ -392,7 +442,9 @@ class _PersonCare:
             return ()
         keys = list(spec.labs) or (["cbc"] if self.rng.random() < 0.5 else [])
         if previous:  # the county repeats what the centre did
-            keys = [k for k, p in catalogue.LAB_PANELS.items() if any(o.code == p.code for o in previous)] or keys
+            keys = [
+                k for k, p in catalogue.LAB_PANELS.items() if any(o.code == p.code for o in previous)
+            ] or keys
         orders = []
         for o, key in enumerate(keys, 1):
             panel = catalogue.LAB_PANELS[key]
@@ -403,16 +455,22 @@ class _PersonCare:
             orders.append(LabOrder(order_id, filler, panel.code, panel.name, when, reported, doctor, results))
         return tuple(orders)
 
-    def results(self, panel: LabPanel, filler: str, spec: DiagnosisSpec, observed: datetime) -> tuple[LabResult, ...]:
+    def results(
+        self, panel: LabPanel, filler: str, spec: DiagnosisSpec, observed: datetime
+    ) -> tuple[LabResult, ...]:
         rng = self.rng
         relevant = any(catalogue.LAB_PANELS[k] is panel for k in spec.labs)
         out = []
         for i, test in enumerate(panel.tests, 1):
             abnormal = rng.random() < (0.5 if relevant else 0.08)
             if not test.unit and test.low is None:
-                value: float | str = catalogue.QUALITATIVE_ABNORMAL.get(test.code, "阳性") if abnormal else "阴性"
-                flag = "A" if abnormal else "N"
-                out.append(LabResult(f"{filler}-{i}", test.code, test.name, value, "", None, None, flag, observed))
+                value: float | str = (
+                    catalogue.QUALITATIVE_ABNORMAL.get(test.code, "阳性") if abnormal else "阴性"
+                )
+                flag: Flag = "A" if abnormal else "N"
+                out.append(
+                    LabResult(f"{filler}-{i}", test.code, test.name, value, "", None, None, flag, observed)
+                )
                 continue
             low = test.low if test.low is not None else (test.high or 1) * 0.4
             high = test.high if test.high is not None else low * 2.2
@@ -425,7 +483,19 @@ class _PersonCare:
                 flag = "H"
             elif test.low is not None and number < test.low:
                 flag = "L"
-            out.append(LabResult(f"{filler}-{i}", test.code, test.name, float(number), test.unit, test.low, test.high, flag, observed))  # type: ignore[arg-type]
+            out.append(
+                LabResult(
+                    f"{filler}-{i}",
+                    test.code,
+                    test.name,
+                    float(number),
+                    test.unit,
+                    test.low,
+                    test.high,
+                    flag,
+                    observed,
+                )
+            )
         return tuple(out)
 
     def vitals(self, when: datetime, spec: DiagnosisSpec, outpatient: bool) -> tuple[VitalSign, ...]:
@@ -455,8 +525,10 @@ class _PersonCare:
             add("height", round(height * rng.uniform(0.97, 1.03), 1))
         return tuple(out)
 
-    def medications(self, visit: str, specs: list[DiagnosisSpec], when: datetime, doctor: str) -> tuple[MedicationOrder, ...]:
-        out = []
+    def medications(
+        self, visit: str, specs: list[DiagnosisSpec], when: datetime, doctor: str
+    ) -> tuple[MedicationOrder, ...]:
+        out: list[MedicationOrder] = []
         for spec in specs:
             if not spec.medication:
                 continue
@@ -487,7 +559,9 @@ class _PersonCare:
                     ),
                     None,
                 )
-                labs.append(replace(order, repeat_of=f"{earlier[0]}/{earlier[1].order_id}") if earlier else order)
+                labs.append(
+                    replace(order, repeat_of=f"{earlier[0]}/{earlier[1].order_id}") if earlier else order
+                )
             for order in labs:
                 done.append((order.ordered, encounter.institution, order))
             if labs != list(encounter.labs):
@@ -512,4 +586,3 @@ class _PersonCare:
                 recorded=recorded,
             ),
         )
-

@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from yilian.alliance.identifiers import (
     INSTITUTION_SYSTEM,
@@ -41,15 +41,16 @@ from yilian.alliance.identifiers import (
 )
 from yilian.fhir.jsontext import DecimalText, keeps_text
 from yilian.ingest.frontsheet.costs import COST_CATEGORIES
+from yilian.synth.model import Directory, Encounter, History, Institution, Practitioner, Registration
 from yilian.synth.names import COMPOUND_SURNAMES
 from yilian.synth.places import CITY, COUNTY, PROVINCE
-from yilian.synth.model import Directory, Encounter, History, Institution, Practitioner, Registration
 
 __all__ = [
-    "ICD10_YIBAO",
+    "ADMISSION_WAYS",
+    "DISCHARGE_WAYS",
     "ICD9CM3_YIBAO",
+    "ICD10_YIBAO",
     "RESOURCE_TYPES",
-    "FrontSheetCodes",
     "directory_resources",
     "history_resources",
     "registration_resources",
@@ -74,18 +75,33 @@ _LANGUAGE_EXT = "http://hl7.org/fhir/StructureDefinition/language"
 _NAMESPACE = uuid.UUID("6f1c8a52-3b0e-5d7e-9a41-2c2a7e0b9d11")
 
 RESOURCE_TYPES = (
-    "Organization", "Practitioner", "Patient", "Encounter", "Condition", "Procedure", "ServiceRequest",
-    "DiagnosticReport", "Observation", "MedicationRequest", "AllergyIntolerance", "Claim",
-)  # fmt: skip
+    "Organization",
+    "Practitioner",
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Procedure",
+    "ServiceRequest",
+    "DiagnosticReport",
+    "Observation",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Claim",
+)
 """Every type written, referenced ones before those that refer to them."""
 
 
-class FrontSheetCodes:
-    """The front sheet's admission and discharge ways (入院途径, 离院方式) and their names."""
-
-    ADMISSION = {"1": "急诊", "2": "门诊", "3": "其他医疗机构转入", "9": "其他"}
-    DISCHARGE = {"1": "医嘱离院", "2": "医嘱转院", "3": "医嘱转社区卫生服务机构/乡镇卫生院", "4": "非医嘱离院", "5": "死亡", "9": "其他"}  # fmt: skip
-
+ADMISSION_WAYS: Final = {"1": "急诊", "2": "门诊", "3": "其他医疗机构转入", "9": "其他"}
+"""The front sheet's admission ways (入院途径) and their names."""
+DISCHARGE_WAYS: Final = {
+    "1": "医嘱离院",
+    "2": "医嘱转院",
+    "3": "医嘱转社区卫生服务机构/乡镇卫生院",
+    "4": "非医嘱离院",
+    "5": "死亡",
+    "9": "其他",
+}
+"""Its discharge ways (离院方式)."""
 
 _COMPOUND = frozenset(s for s, _, _ in COMPOUND_SURNAMES)
 _CLASS = {
@@ -140,7 +156,14 @@ def directory_resources(directory: Directory, institution: str) -> list[dict[str
         "type": [_concept(_TERM + "organization-type", "prov", "Healthcare Provider")],
         "name": inst.name,
         "alias": [inst.facility],
-        "address": [{"text": f"{PROVINCE}{CITY}{COUNTY}{inst.town}", "city": CITY, "district": COUNTY, "state": PROVINCE}],
+        "address": [
+            {
+                "text": f"{PROVINCE}{CITY}{COUNTY}{inst.town}",
+                "city": CITY,
+                "district": COUNTY,
+                "state": PROVINCE,
+            }
+        ],
     }
     if inst.parent:
         org["partOf"] = organization_ref(directory.institution(inst.parent))
@@ -155,10 +178,21 @@ def directory_resources(directory: Directory, institution: str) -> list[dict[str
             {
                 "resourceType": "Practitioner",
                 "id": resource_id(system, p.id),
-                "identifier": [{"system": system, "value": p.id}, {"system": LICENCE_SYSTEM, "value": p.licence}],
+                "identifier": [
+                    {"system": system, "value": p.id},
+                    {"system": LICENCE_SYSTEM, "value": p.licence},
+                ],
                 "active": True,
                 "name": [{"text": p.name, "family": family, "given": [given]}],
-                "qualification": [{"code": {"text": {"doctor": "执业医师", "nurse": "注册护士", "technician": "检验技师"}[p.role]}}],
+                "qualification": [
+                    {
+                        "code": {
+                            "text": {"doctor": "执业医师", "nurse": "注册护士", "technician": "检验技师"}[
+                                p.role
+                            ]
+                        }
+                    }
+                ],
             }
         )
     return out
@@ -187,7 +221,12 @@ def _patient(reg: Registration, inst: Institution) -> dict[str, Any]:
         )
     latin = "pinyin-only" in reg.variations
     names: list[dict[str, Any]] = [
-        {"use": "official", "text": reg.family + ("" if not latin else " ") + reg.given, "family": reg.family, "given": [reg.given]}
+        {
+            "use": "official",
+            "text": reg.family + ("" if not latin else " ") + reg.given,
+            "family": reg.family,
+            "given": [reg.given],
+        }
     ]
     if not latin:
         names.append(
@@ -213,8 +252,14 @@ def _patient(reg: Registration, inst: Institution) -> dict[str, Any]:
         patient["birthDate"] = reg.birth_date.isoformat()
     if reg.address:
         a = reg.address
-        address: dict[str, Any] = {"use": "home", "text": reg.address_text, "line": [f"{a.town}{a.village}{a.house}"]}
-        address.update({k: v for k, v in (("city", a.city), ("district", a.county), ("state", a.province)) if v})
+        address: dict[str, Any] = {
+            "use": "home",
+            "text": reg.address_text,
+            "line": [f"{a.town}{a.village}{a.house}"],
+        }
+        address.update(
+            {k: v for k, v in (("city", a.city), ("district", a.county), ("state", a.province)) if v}
+        )
         address["country"] = "CN"
         patient["address"] = [address]
     patient["managingOrganization"] = organization_ref(inst)
@@ -263,7 +308,13 @@ def registration_resources(history: History, reg: Registration, directory: Direc
                 "identifier": [{"system": system, "value": referral.referral_id}],
                 "status": "completed",
                 "intent": "order",
-                "category": [_concept("urn:yilian:cs:referral-direction", referral.direction, "上转" if referral.direction == "up" else "下转")],
+                "category": [
+                    _concept(
+                        "urn:yilian:cs:referral-direction",
+                        referral.direction,
+                        "上转" if referral.direction == "up" else "下转",
+                    )
+                ],
                 "code": _concept(_SNOMED, "3457005", "转诊"),
                 "subject": subject,
                 "encounter": {"reference": f"Encounter/{resource_id(source, referral.from_encounter)}"},
@@ -319,28 +370,47 @@ def _encounter_resources(
         "id": enc_id,
         "identifier": [{"system": visit_sys, "value": e.visit_number}],
         "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass, "display": display},
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": klass,
+            "display": display,
+        },
         "serviceType": _concept(DEPARTMENT_SYSTEM, department.code, department.name),
         "subject": subject,
         "participant": [{"individual": doctor}],
         "period": {"start": e.start.isoformat(), "end": e.end.isoformat()},
         "diagnosis": [
-            {"condition": ref, "rank": rank, **({"use": _term("diagnosis-role", "DD")} if e.kind == "inpatient" else {})}
+            {
+                "condition": ref,
+                "rank": rank,
+                **({"use": _term("diagnosis-role", "DD")} if e.kind == "inpatient" else {}),
+            }
             for ref, rank in conditions
         ],
         "serviceProvider": organization_ref(inst),
     }
     if e.referral and e.referral in referrals:
         r = referrals[e.referral]
-        encounter["basedOn"] = [{"identifier": {"system": referral_system(r.from_institution), "value": r.referral_id}}]
+        encounter["basedOn"] = [
+            {"identifier": {"system": referral_system(r.from_institution), "value": r.referral_id}}
+        ]
     if e.kind == "inpatient":
         hospitalization: dict[str, Any] = {}
         if e.admission_way:
-            hospitalization["admitSource"] = _concept(ADMISSION_WAY_SYSTEM, e.admission_way, FrontSheetCodes.ADMISSION[e.admission_way])
+            hospitalization["admitSource"] = _concept(
+                ADMISSION_WAY_SYSTEM, e.admission_way, ADMISSION_WAYS[e.admission_way]
+            )
         if e.discharge_way:
-            hospitalization["dischargeDisposition"] = _concept(DISCHARGE_WAY_SYSTEM, e.discharge_way, FrontSheetCodes.DISCHARGE[e.discharge_way])
+            hospitalization["dischargeDisposition"] = _concept(
+                DISCHARGE_WAY_SYSTEM, e.discharge_way, DISCHARGE_WAYS[e.discharge_way]
+            )
         encounter["hospitalization"] = hospitalization
-        encounter["length"] = {"value": (e.end.date() - e.start.date()).days, "unit": "d", "system": _UCUM, "code": "d"}
+        encounter["length"] = {
+            "value": (e.end.date() - e.start.date()).days,
+            "unit": "d",
+            "system": _UCUM,
+            "code": "d",
+        }
     out.insert(0, encounter)
     pr_system = procedure_system(code)
     for p in e.procedures:
@@ -354,7 +424,9 @@ def _encounter_resources(
             "subject": subject,
             "encounter": enc_ref,
             "performedDateTime": p.performed.isoformat(),
-            "performer": [{"function": {"text": "术者"}, "actor": _practitioner_ref(directory.practitioner(p.operator))}],
+            "performer": [
+                {"function": {"text": "术者"}, "actor": _practitioner_ref(directory.practitioner(p.operator))}
+            ],
         }
         if p.anaesthesia:
             procedure["note"] = [{"text": f"麻醉方式：{p.anaesthesia}"}]
@@ -476,9 +548,11 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": _UCUM, "code": unit}
 
 
-def _claim(e: Encounter, subject: dict[str, Any], enc_ref: dict[str, Any], inst: Institution) -> dict[str, Any]:
+def _claim(
+    e: Encounter, subject: dict[str, Any], enc_ref: dict[str, Any], inst: Institution
+) -> dict[str, Any]:
     system = claim_system(inst.code)
-    items = []
+    items: list[dict[str, Any]] = []
     total = Decimal("0.00")
     for key, name in COST_CATEGORIES:
         amount = e.costs.get(key)

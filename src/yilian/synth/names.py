@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
-from functools import cache
+from functools import lru_cache
 from itertools import accumulate
 
 from pypinyin import Style, lazy_pinyin
@@ -105,9 +105,70 @@ _LOOKALIKE_OF = {a: b for a, b in _LOOKALIKES} | {b: a for a, b in _LOOKALIKES}
 
 _TRADITIONAL = dict(
     (pair[0], pair[1])
-    for pair in (
-        "陈陳 刘劉 张張 杨楊 黄黃 赵趙 吴吳 孙孫 马馬 郑鄭 谢謝 罗羅 许許 韩韓 邓鄧 冯馮 苏蘇 吕呂 卢盧 钟鍾 谭譚 陆陸 贾賈 邹鄒 龙龍 顾顧 龚龔 万萬 钱錢 严嚴 叶葉 蒋蔣 丽麗 华華 国國 军軍 红紅 伟偉 兰蘭 凤鳳 东東 强強 涛濤 辉輝 鹏鵬 飞飛 晓曉 颖穎 宁寧 阳陽 欧歐 门門 诸諸 兴興 荣榮 贵貴 乔喬 庆慶 凯凱 锋鋒 宾賓 丰豐"
-    ).split()
+    for pair in [
+        "陈陳",
+        "刘劉",
+        "张張",
+        "杨楊",
+        "黄黃",
+        "赵趙",
+        "吴吳",
+        "孙孫",
+        "马馬",
+        "郑鄭",
+        "谢謝",
+        "罗羅",
+        "许許",
+        "韩韓",
+        "邓鄧",
+        "冯馮",
+        "苏蘇",
+        "吕呂",
+        "卢盧",
+        "钟鍾",
+        "谭譚",
+        "陆陸",
+        "贾賈",
+        "邹鄒",
+        "龙龍",
+        "顾顧",
+        "龚龔",
+        "万萬",
+        "钱錢",
+        "严嚴",
+        "叶葉",
+        "蒋蔣",
+        "丽麗",
+        "华華",
+        "国國",
+        "军軍",
+        "红紅",
+        "伟偉",
+        "兰蘭",
+        "凤鳳",
+        "东東",
+        "强強",
+        "涛濤",
+        "辉輝",
+        "鹏鵬",
+        "飞飛",
+        "晓曉",
+        "颖穎",
+        "宁寧",
+        "阳陽",
+        "欧歐",
+        "门門",
+        "诸諸",
+        "兴興",
+        "荣榮",
+        "贵貴",
+        "乔喬",
+        "庆慶",
+        "凯凱",
+        "锋鋒",
+        "宾賓",
+        "丰豐",
+    ]
 )
 
 
@@ -126,7 +187,7 @@ def given_name(rng: random.Random, sex: Sex) -> str:
     return rng.choice(pool) + rng.choice(pool if rng.random() < 0.8 else _GIVEN_ANY)
 
 
-@cache
+@lru_cache(maxsize=8192)  # bounded: memory stays flat however many names pass
 def given_pinyin(given: str) -> str:
     """Toneless pinyin of a given name, capitalised and written together ("Xiaoming")."""
     return "".join(lazy_pinyin(given, style=Style.NORMAL, v_to_u=False)).capitalize()

@@ -93,7 +93,9 @@ def _writer(module: str, attribute: str) -> Any:
     try:
         imported = __import__(f"yilian.synth.{module}", fromlist=[attribute])
     except ModuleNotFoundError as exc:
-        raise FormatUnavailable(f"this installation has no yilian.synth.{module}, so it cannot write that format") from exc
+        raise FormatUnavailable(
+            f"this installation has no yilian.synth.{module}, so it cannot write that format"
+        ) from exc
     return getattr(imported, attribute)
 
 
@@ -141,17 +143,25 @@ def write(
     fhir = out / "fhir"
     bundles = BundleWriter(directory)
     known = {i.code: i.code for i in directory.institutions}
-    known |= {i.facility: i.code for i in directory.institutions} | {i.org_code: i.code for i in directory.institutions}
+    known |= {i.facility: i.code for i in directory.institutions} | {
+        i.org_code: i.code for i in directory.institutions
+    }
     if "fhir" in wanted:
         for inst in directory.institutions:
             for resource in directory_resources(directory, inst.code):
                 rtype = resource["resourceType"]
                 # the member's own folder loads into a registered partition, which has its
                 # Organization already (`yilian institution add`): the Organizations go apart
-                path = fhir / "organizations.ndjson" if rtype == "Organization" else fhir / inst.code / f"{rtype}.ndjson"
+                path = (
+                    fhir / "organizations.ndjson"
+                    if rtype == "Organization"
+                    else fhir / inst.code / f"{rtype}.ndjson"
+                )
                 files.add(path, dumps(resource) + b"\n")
                 summary.resources[rtype] += 1
-            files.add(fhir / "bundles" / f"{inst.code}.ndjson", orjson.dumps(bundles.members(inst.code)) + b"\n")
+            files.add(
+                fhir / "bundles" / f"{inst.code}.ndjson", orjson.dumps(bundles.members(inst.code)) + b"\n"
+            )
             summary.bundles += 1
     if sheet_header is not None:
         for inst in directory.institutions:
@@ -182,8 +192,17 @@ def write(
     manifest = {
         "generator": "yilian synth",
         "version": __version__,
-        "arguments": {"patients": patients, "institutions": institutions, "seed": seed, "formats": list(wanted)},
-        "outbreak": {"town": alliance.cluster.town, "week_start": alliance.cluster.start.isoformat(), "code": alliance.cluster.code},
+        "arguments": {
+            "patients": patients,
+            "institutions": institutions,
+            "seed": seed,
+            "formats": list(wanted),
+        },
+        "outbreak": {
+            "town": alliance.cluster.town,
+            "week_start": alliance.cluster.start.isoformat(),
+            "code": alliance.cluster.code,
+        },
         "institutions": [i.code for i in directory.institutions],
         "persons": summary.persons,
         "resources": summary.resources if "fhir" in wanted else {},

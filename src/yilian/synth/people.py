@@ -48,10 +48,49 @@ VARIATIONS = (
 )
 """Every kind of desk variation a registration can record."""
 
-_MOBILE_PREFIXES = (
-    "130 131 132 133 134 135 136 137 138 139 150 151 152 153 155 156 157 158 159 "
-    "170 171 173 175 176 177 178 180 181 182 183 184 185 186 187 188 189 191 193 195 198 199"
-).split()
+_MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "170",
+    "171",
+    "173",
+    "175",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "184",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "193",
+    "195",
+    "198",
+    "199",
+]
 
 _GROUP_KINDS = (  # (kind, persons, weight)
     ("single", 1, 44.0),
@@ -91,8 +130,11 @@ class _Builder:
         self.count = 0
         codes = {i.code for i in directory.institutions}
         self.towns = [COUNTY_SEAT] + [t for t in TOWNS[1:] if f"{t.code}-thc" in codes]
-        self.clinics = {(i.town, i.name.removeprefix(f"{COUNTY}{i.town}").removesuffix("卫生室")): i.code
-                        for i in directory.institutions if i.level == "village-clinic"}  # fmt: skip
+        self.clinics = {
+            (i.town, i.name.removeprefix(f"{COUNTY}{i.town}").removesuffix("卫生室")): i.code
+            for i in directory.institutions
+            if i.level == "village-clinic"
+        }
 
     # -- people ---------------------------------------------------------------------------------
 
@@ -101,7 +143,8 @@ class _Builder:
         if rng.random() < 0.3 or len(self.towns) == 1:
             town = COUNTY_SEAT
             street = rng.choice(("解放路", "人民路", "新华街", "城东路", "溪滨路", "府前街"))
-            house = f"{street}{rng.randint(1, 260)}号{rng.randint(1, 6)}单元{rng.randint(1, 6)}0{rng.randint(1, 4)}室"
+            unit, floor, room = rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 4)
+            house = f"{street}{rng.randint(1, 260)}号{unit}单元{floor}0{room}室"
         else:
             town = rng.choice(self.towns[1:])
             house = f"{rng.randint(1, 180)}号"
@@ -180,9 +223,13 @@ class _Builder:
             birth = date(year, rng.randint(1, 12), rng.randint(1, 28))
             other_town = self._address()
             second = self.person(
-                first.sex, birth, other_town, self._phone(), family=(first.family, first.family_pinyin),
+                first.sex,
+                birth,
+                other_town,
+                self._phone(),
+                family=(first.family, first.family_pinyin),
                 given=first.given,
-            )  # fmt: skip
+            )
             return [
                 self.register(first, (("namesake", second.person_id),)),
                 self.register(second, (("namesake", first.person_id),)),
@@ -195,14 +242,29 @@ class _Builder:
             a_sex: Sex = rng.choice(("male", "female"))
             b_sex: Sex = a_sex if rng.random() < 0.6 else ("female" if a_sex == "male" else "male")
             first_id, second_id = f"P{self.n:07d}1", f"P{self.n:07d}2"
-            a = self.person(a_sex, birth, mother.address, mother.phone, family=family,
-                            given=shared + names.given_name(rng, a_sex)[-1], mother=mother.person_id,
-                            twin=second_id)  # fmt: skip
+            a = self.person(
+                a_sex,
+                birth,
+                mother.address,
+                mother.phone,
+                family=family,
+                given=shared + names.given_name(rng, a_sex)[-1],
+                mother=mother.person_id,
+                twin=second_id,
+            )
             b_given = shared + names.given_name(rng, b_sex)[-1]
             if b_given == a.given:
                 b_given = shared + ("一" if a.given[-1] != "一" else "二")
-            b = self.person(b_sex, birth, mother.address, mother.phone, family=family, given=b_given,
-                            mother=mother.person_id, twin=first_id)  # fmt: skip
+            b = self.person(
+                b_sex,
+                birth,
+                mother.address,
+                mother.phone,
+                family=family,
+                given=b_given,
+                mother=mother.person_id,
+                twin=first_id,
+            )
             return [
                 self.register(mother),
                 self.register(a, (("twin", b.person_id),)),
@@ -212,8 +274,14 @@ class _Builder:
         mother = self.adult("female", 21, 40)
         born = START + timedelta(days=rng.randrange((END - START).days - 30))
         father_family = names.surname(rng) if rng.random() < 0.85 else (mother.family, mother.family_pinyin)
-        baby = self.person(rng.choice(("male", "female")), born, mother.address, mother.phone,
-                           family=father_family, mother=mother.person_id)  # fmt: skip
+        baby = self.person(
+            rng.choice(("male", "female")),
+            born,
+            mother.address,
+            mother.phone,
+            family=father_family,
+            mother=mother.person_id,
+        )
         mother_res = self.register(mother, (("mother-newborn", baby.person_id),))
         return [
             replace(mother_res, delivered=born),
@@ -228,8 +296,8 @@ class _Builder:
         codes = {i.code for i in self.directory.institutions}
         centre = next((f"{t.code}-thc" for t in TOWNS if t.name == person.address.town), None)
         chosen: list[str] = []
-        if centre in codes and rng.random() < 0.85:
-            chosen.append(centre)  # type: ignore[arg-type]
+        if centre is not None and centre in codes and rng.random() < 0.85:
+            chosen.append(centre)
         if rng.random() < 0.6 or not chosen:
             chosen.append(COUNTY_HOSPITAL)
         clinic = self.clinics.get((person.address.town, person.address.village))
@@ -272,7 +340,9 @@ class _Builder:
             variations=("unnamed-newborn", "missing-id"),
         )
         named = tuple(self.registration(baby, code, j + 1) for j, code in enumerate(members))
-        return Resident(baby, (unnamed, *named), (*cases, ("unnamed-newborn", mother.person_id)), newborn=True)
+        return Resident(
+            baby, (unnamed, *named), (*cases, ("unnamed-newborn", mother.person_id)), newborn=True
+        )
 
     def _mrn(self, person: Person, j: int) -> str:
         return f"{person.person_id[1:]}{j}"
@@ -303,12 +373,14 @@ class _Builder:
             resident_id = _wrong_digit(rng, person.resident_id)
             variations.append("id-digit")
         elif roll < 0.112 if elderly else roll < 0.062:
-            resident_id = _transposed(rng, person.resident_id)
-            variations.append("id-transposed") if resident_id else None
-            resident_id = resident_id or person.resident_id
-        birth: date | None = person.birth_date
-        if rng.random() < 0.012 and birth.day <= 12 and birth.day != birth.month:
-            birth = date(birth.year, birth.day, birth.month)
+            transposed = _transposed(rng, person.resident_id)
+            if transposed is not None:
+                resident_id = transposed
+                variations.append("id-transposed")
+        born = person.birth_date
+        birth: date | None = born
+        if rng.random() < 0.012 and born.day <= 12 and born.day != born.month:
+            birth = date(born.year, born.day, born.month)
             variations.append("birth-day-month-swap")
         phone: str | None = person.phone
         if rng.random() < 0.07:

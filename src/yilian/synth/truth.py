@@ -31,19 +31,43 @@ from yilian.synth.model import History
 __all__ = ["TRUTH_FILES", "TruthWriter"]
 
 TRUTH_FILES: dict[str, tuple[str, ...]] = {
-    "persons": ("person_id", "family", "given", "sex", "birth_date", "resident_id", "phone", "town", "village"),
+    "persons": (
+        "person_id",
+        "family",
+        "given",
+        "sex",
+        "birth_date",
+        "resident_id",
+        "phone",
+        "town",
+        "village",
+    ),
     "registrations": ("registration_id", "institution", "mrn", "person_id", "variations"),
     "hard_cases": ("kind", "person_id", "other_person_id"),
     "encounters": ("institution", "visit", "kind", "start", "registration_id", "person_id"),
     "referrals": (
-        "referral_id", "direction", "from_institution", "from_visit", "from_registration",
-        "to_institution", "to_visit", "to_registration", "requested", "reason",
+        "referral_id",
+        "direction",
+        "from_institution",
+        "from_visit",
+        "from_registration",
+        "to_institution",
+        "to_visit",
+        "to_registration",
+        "requested",
+        "reason",
     ),
     "repeated_tests": (
-        "institution", "order_id", "code", "ordered", "earlier_institution", "earlier_order_id", "person_id",
+        "institution",
+        "order_id",
+        "code",
+        "ordered",
+        "earlier_institution",
+        "earlier_order_id",
+        "person_id",
     ),
     "outbreaks": ("date", "institution", "visit", "code", "person_id", "cluster"),
-}  # fmt: skip
+}
 """Each truth file's columns."""
 
 
@@ -78,26 +102,55 @@ class TruthWriter:
     def add(self, history: History) -> None:
         p = history.person
         self._row(
-            "persons", p.person_id, p.family, p.given, p.sex, p.birth_date.isoformat(), p.resident_id,
-            p.phone, p.address.town, p.address.village,
-        )  # fmt: skip
+            "persons",
+            p.person_id,
+            p.family,
+            p.given,
+            p.sex,
+            p.birth_date.isoformat(),
+            p.resident_id,
+            p.phone,
+            p.address.town,
+            p.address.village,
+        )
         for reg in history.registrations:
-            self._row("registrations", reg.registration_id, reg.institution, reg.mrn, p.person_id, ";".join(reg.variations))
+            self._row(
+                "registrations",
+                reg.registration_id,
+                reg.institution,
+                reg.mrn,
+                p.person_id,
+                ";".join(reg.variations),
+            )
         for kind, other in history.hard_cases:
             self._row("hard_cases", kind, p.person_id, other)
         received: dict[str, str] = {}
         cluster_end = self.cluster.start.toordinal() + 7
         for e in history.encounters:
-            self._row("encounters", e.institution, e.visit_number, e.kind, e.start.isoformat(), e.registration_id, p.person_id)
+            self._row(
+                "encounters",
+                e.institution,
+                e.visit_number,
+                e.kind,
+                e.start.isoformat(),
+                e.registration_id,
+                p.person_id,
+            )
             if e.referral:
                 received[e.referral] = e.visit_number
             for order in e.labs:
                 if order.repeat_of:
                     earlier_inst, _, earlier_order = order.repeat_of.partition("/")
                     self._row(
-                        "repeated_tests", e.institution, order.order_id, order.code, order.ordered.isoformat(),
-                        earlier_inst, earlier_order, p.person_id,
-                    )  # fmt: skip
+                        "repeated_tests",
+                        e.institution,
+                        order.order_id,
+                        order.code,
+                        order.ordered.isoformat(),
+                        earlier_inst,
+                        earlier_order,
+                        p.person_id,
+                    )
             for d in e.diagnoses:
                 if d.notifiable:
                     day = e.start.date()
@@ -106,9 +159,26 @@ class TruthWriter:
                         and p.address.town == self.cluster.town
                         and self.cluster.start.toordinal() <= day.toordinal() < cluster_end
                     )
-                    self._row("outbreaks", day.isoformat(), e.institution, e.visit_number, d.code, p.person_id, int(in_cluster))
+                    self._row(
+                        "outbreaks",
+                        day.isoformat(),
+                        e.institution,
+                        e.visit_number,
+                        d.code,
+                        p.person_id,
+                        int(in_cluster),
+                    )
         for r in history.referrals:
             self._row(
-                "referrals", r.referral_id, r.direction, r.from_institution, r.from_encounter, r.from_registration,
-                r.to_institution, received.get(r.referral_id, ""), r.to_registration, r.requested.isoformat(), r.reason,
-            )  # fmt: skip
+                "referrals",
+                r.referral_id,
+                r.direction,
+                r.from_institution,
+                r.from_encounter,
+                r.from_registration,
+                r.to_institution,
+                received.get(r.referral_id, ""),
+                r.to_registration,
+                r.requested.isoformat(),
+                r.reason,
+            )
