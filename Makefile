@@ -44,12 +44,14 @@ bench: install
 	$(BIN)/python bench/audit_overhead.py
 	$(BIN)/python bench/worker_latency.py
 	$(BIN)/python bench/decimal_cost.py
+	$(BIN)/python bench/synth_rate.py
 
 bench-quick: install
 	$(BIN)/python bench/run.py --quick
 	$(BIN)/python bench/audit_overhead.py --quick
 	$(BIN)/python bench/worker_latency.py --quick
 	$(BIN)/python bench/decimal_cost.py --quick
+	$(BIN)/python bench/synth_rate.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

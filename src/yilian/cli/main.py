@@ -26,6 +26,7 @@ from yilian.cli.hl7 import hl7_app
 from yilian.cli.import_group import import_app
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
 from yilian.cli.serve import announce_auth, check_auth, run_server
+from yilian.cli.synth import synth_command
 from yilian.cli.token import token_command
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.store.base import Repository
@@ -66,6 +67,7 @@ def _default(name: str) -> str:
 
 app.command("token")(token_command)
 app.command("export")(export_command)
+app.command("synth")(synth_command)
 institution_app = typer.Typer(help="Register, list and remove member institutions.", no_args_is_help=True)
 app.add_typer(institution_app, name="institution")
 app.add_typer(audit_app, name="audit")
