@@ -17,7 +17,7 @@ from rich.table import Table
 
 from yilian.synth.alliance import MAX_PATIENTS
 from yilian.synth.directory import MAX_INSTITUTIONS
-from yilian.synth.output import FORMATS, FormatUnavailable, write
+from yilian.synth.output import FORMATS, write
 
 __all__ = ["synth_command"]
 
@@ -39,7 +39,7 @@ def synth_command(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files")] = 2026,
     formats: Annotated[
         str, typer.Option("--formats", help=f"Comma-separated: {', '.join(FORMATS)}")
-    ] = "fhir",
+    ] = ",".join(FORMATS),
 ) -> None:
     """Generate a synthetic alliance: FHIR NDJSON and Bundles, HL7 v2, front sheets, truth files."""
     if not 1 <= patients <= MAX_PATIENTS:
@@ -60,8 +60,6 @@ def synth_command(
             summary = write(
                 out, patients, institutions, seed, wanted, lambda n: bar.update(task, completed=n)
             )
-        except FormatUnavailable as exc:
-            raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"cannot write {out}: {exc}") from None
     table = Table(

@@ -48,6 +48,12 @@ def _amount(value: Decimal) -> str:
 
 def rows(history: model.History, directory: model.Directory) -> Iterator[list[str]]:
     """One row (aligned with `HEADER`) per inpatient encounter of `history`, in time order."""
+    for _, row in institution_rows(history, directory):
+        yield row
+
+
+def institution_rows(history: model.History, directory: model.Directory) -> Iterator[tuple[str, list[str]]]:
+    """`rows`, each with the institution whose records office exports it."""
     registrations = {r.registration_id: r for r in history.registrations}
     stays: dict[str, int] = {}
     for encounter in history.encounters:
@@ -56,7 +62,7 @@ def rows(history: model.History, directory: model.Directory) -> Iterator[list[st
         registration = registrations[encounter.registration_id]
         stays[registration.registration_id] = stays.get(registration.registration_id, 0) + 1
         count = encounter.admission_count or stays[registration.registration_id]
-        yield _row(history.person, registration, encounter, count, directory)
+        yield encounter.institution, _row(history.person, registration, encounter, count, directory)
 
 
 def _row(

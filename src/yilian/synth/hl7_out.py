@@ -172,6 +172,16 @@ def _obx(n: int, result: model.LabResult) -> str:
 def messages(history: model.History, directory: model.Directory) -> Iterator[str]:
     """The history's events as HL7 v2.4 messages, in time order per registration (see the
     module docstring)."""
+    for _, message in institution_messages(history, directory):
+        yield message
+
+
+def institution_messages(history: model.History, directory: model.Directory) -> Iterator[tuple[str, str]]:
+    """`messages`, each with the institution whose HIS sends it (its MSH-4 facility)."""
+    yield from _messages(history, directory)
+
+
+def _messages(history: model.History, directory: model.Directory) -> Iterator[tuple[str, str]]:
     registrations = {r.registration_id: r for r in history.registrations}
     for registration in history.registrations:
         institution = directory.institution(registration.institution)
@@ -181,34 +191,48 @@ def messages(history: model.History, directory: model.Directory) -> Iterator[str
         )
         first = encounters[0].start if encounters else None
         when = first or datetime.combine(registration.birth_date or date(2000, 1, 1), datetime.min.time())
-        yield _adt("A28", when, registration, institution, [], registration.registration_id)
+        yield institution.code, _adt("A28", when, registration, institution, [], registration.registration_id)
         for encounter in encounters:
             registration = registrations[encounter.registration_id]
             diagnoses = [_dg1(d, encounter) for d in sorted(encounter.diagnoses, key=lambda d: d.rank)]
             if encounter.kind == "inpatient":
                 pv1 = _pv1(encounter, institution, directory, end=False)
-                yield _adt(
-                    "A01",
-                    encounter.start,
-                    registration,
-                    institution,
-                    [pv1, *diagnoses],
-                    encounter.visit_number,
+                yield (
+                    institution.code,
+                    _adt(
+                        "A01",
+                        encounter.start,
+                        registration,
+                        institution,
+                        [pv1, *diagnoses],
+                        encounter.visit_number,
+                    ),
                 )
             else:
                 pv1 = _pv1(encounter, institution, directory, end=True)
-                yield _adt(
-                    "A04",
-                    encounter.start,
-                    registration,
-                    institution,
-                    [pv1, *diagnoses],
-                    encounter.visit_number,
+                yield (
+                    institution.code,
+                    _adt(
+                        "A04",
+                        encounter.start,
+                        registration,
+                        institution,
+                        [pv1, *diagnoses],
+                        encounter.visit_number,
+                    ),
                 )
             for order in sorted(encounter.labs, key=lambda o: o.reported):
-                yield _oru(order, encounter, registration, institution, directory)
+                yield institution.code, _oru(order, encounter, registration, institution, directory)
             if encounter.kind == "inpatient":
                 pv1 = _pv1(encounter, institution, directory, end=True)
-                yield _adt(
-                    "A03", encounter.end, registration, institution, [pv1, *diagnoses], encounter.visit_number
+                yield (
+                    institution.code,
+                    _adt(
+                        "A03",
+                        encounter.end,
+                        registration,
+                        institution,
+                        [pv1, *diagnoses],
+                        encounter.visit_number,
+                    ),
                 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,20 +31,17 @@ import orjson
 
 from yilian import __version__
 from yilian.fhir.jsontext import dumps
+from yilian.synth import frontsheet_out, hl7_out
 from yilian.synth.alliance import Alliance
 from yilian.synth.fhir_bundle import BundleWriter, transaction
 from yilian.synth.fhir_out import RESOURCE_TYPES, directory_resources, registration_resources
 from yilian.synth.model import Directory, History
 from yilian.synth.truth import TruthWriter
 
-__all__ = ["FORMATS", "FormatUnavailable", "Summary", "write"]
+__all__ = ["FORMATS", "Summary", "write"]
 
 FORMATS = ("fhir", "hl7", "frontsheet")
 _FLUSH_BYTES = 4 * 1024 * 1024
-
-
-class FormatUnavailable(RuntimeError):
-    """A format whose writer module is not part of this installation."""
 
 
 @dataclass
@@ -89,34 +86,6 @@ class _Files:
         self.size = 0
 
 
-def _writer(module: str, attribute: str) -> Any:
-    try:
-        imported = __import__(f"yilian.synth.{module}", fromlist=[attribute])
-    except ModuleNotFoundError as exc:
-        raise FormatUnavailable(
-            f"this installation has no yilian.synth.{module}, so it cannot write that format"
-        ) from exc
-    return getattr(imported, attribute)
-
-
-def _institution_of(item: Any, directory: Directory, known: dict[str, str]) -> tuple[str, Sequence[Any]]:
-    """A front-sheet row and its member: `(institution, row)` or a row holding a member's
-    code, facility name or credit code."""
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and item[0] in known:
-        return known[item[0]], item[1]
-    values = list(item.values()) if isinstance(item, dict) else list(item)
-    for value in values:
-        if isinstance(value, str) and value in known:
-            return known[value], values
-    raise ValueError("a front-sheet row names no member of the directory")
-
-
-def _facility(message: str) -> str:
-    msh = message.split("\r", 1)[0].split("\n", 1)[0]
-    fields = msh.split(msh[3]) if len(msh) > 3 else []
-    return fields[3].split("^", 1)[0] if len(fields) > 3 else ""
-
-
 def write(
     out: Path,
     patients: int,
@@ -133,19 +102,12 @@ def write(
         raise ValueError(f"unknown format {', '.join(unknown)} (known: {', '.join(FORMATS)})")
     alliance = Alliance(patients, institutions, seed)
     directory = alliance.directory
-    messages = _writer("hl7_out", "messages") if "hl7" in wanted else None
-    sheet_rows = _writer("frontsheet_out", "rows") if "frontsheet" in wanted else None
-    sheet_header = _writer("frontsheet_out", "HEADER") if "frontsheet" in wanted else None
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     summary = Summary()
     files = _Files()
     fhir = out / "fhir"
     bundles = BundleWriter(directory)
-    known = {i.code: i.code for i in directory.institutions}
-    known |= {i.facility: i.code for i in directory.institutions} | {
-        i.org_code: i.code for i in directory.institutions
-    }
     if "fhir" in wanted:
         for inst in directory.institutions:
             for resource in directory_resources(directory, inst.code):
@@ -163,22 +125,20 @@ def write(
                 fhir / "bundles" / f"{inst.code}.ndjson", orjson.dumps(bundles.members(inst.code)) + b"\n"
             )
             summary.bundles += 1
-    if sheet_header is not None:
+    if "frontsheet" in wanted:
         for inst in directory.institutions:
-            files.add(out / "frontsheet" / f"{inst.code}.csv", _csv_line(sheet_header))
+            files.add(out / "frontsheet" / f"{inst.code}.csv", _csv_line(frontsheet_out.HEADER))
     with TruthWriter(out / "truth", alliance.cluster) as truth:
         for history in alliance.histories():
             truth.add(history)
             if "fhir" in wanted:
                 _write_fhir(history, directory, bundles, fhir, files, summary)
-            if messages is not None:
-                for message in messages(history, directory):
-                    code = known.get(_facility(message), "unknown")
+            if "hl7" in wanted:
+                for code, message in hl7_out.institution_messages(history, directory):
                     files.add(out / "hl7" / f"{code}.hl7", message.rstrip("\r\n").encode() + b"\r\n")
                     summary.messages += 1
-            if sheet_rows is not None:
-                for item in sheet_rows(history, directory):
-                    code, row = _institution_of(item, directory, known)
+            if "frontsheet" in wanted:
+                for code, row in frontsheet_out.institution_rows(history, directory):
                     files.add(out / "frontsheet" / f"{code}.csv", _csv_line(row))
                     summary.frontsheet_rows += 1
             summary.persons += 1
