@@ -1,6 +1,6 @@
 """The feed log on every backend: a message is kept byte for byte with its fate, found by
-its sender's control id, counted when re-delivered, and searched newest first by status,
-time, institution and type, page by page."""
+its sender's control id (which a sender may reuse), counted when re-delivered, and searched
+newest first by status, time, institution and type, page by page."""
 
 from __future__ import annotations
 
@@ -46,9 +46,12 @@ async def test_a_message_is_kept_byte_for_byte_and_found_by_its_control_id(repo:
     message = _message(1)
     await repo.save_feed_message(message)
     assert await repo.load_feed_message("m001") == message
-    assert await repo.find_feed_message("QXXRMYY", "1") == message
-    assert await repo.find_feed_message("QXXRMYY", "2") is None
-    assert await repo.find_feed_message("OTHER", "1") is None
+    assert await repo.find_feed_messages("QXXRMYY", "1") == [message]
+    assert await repo.find_feed_messages("QXXRMYY", "2") == []
+    assert await repo.find_feed_messages("OTHER", "1") == []
+    reused = _message(1, id="m101", received="2026-12-05T00:00:00.000000+00:00", raw=b"MSH|other")
+    await repo.save_feed_message(reused)  # a sender whose counter restarted
+    assert [m.id for m in await repo.find_feed_messages("QXXRMYY", "1")] == ["m101", "m001"]
     assert (await repo.load_feed_message("m001")).raw.decode("gb18030").startswith("MSH")  # type: ignore[union-attr]
 
 

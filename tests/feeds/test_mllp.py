@@ -121,3 +121,11 @@ def test_four_connections_at_once_lose_nothing(store_url: str) -> None:
             f"{server.fhir}/county-hospital/Patient", params={"_summary": "count"}, headers=auth_headers()
         ).json()["total"]
         assert total == 60
+
+
+def test_a_reused_control_id_with_other_content_is_a_new_message(store_url: str) -> None:
+    """Senders reset their counters (a restart): same control id, other bytes, still stored."""
+    with feed_server(store_url) as server:
+        first, second = mllp_send(server.mllp_port, adt_a01("c-9", "111"), adt_a01("c-9", "112"))
+        assert _ack_code(first) == _ack_code(second) == "AA"
+        assert len(_patients(server.fhir, "111")) == len(_patients(server.fhir, "112")) == 1

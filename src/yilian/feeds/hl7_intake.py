@@ -4,9 +4,9 @@ Every edge that receives HL7 (the MLLP listener, `POST /hl7v2`, `yilian hl7 repl
 bytes here and sends back the ACK it gets.  For each message:
 
 1. decode and parse it (`ingest.hl7`); what cannot be read is answered AR and still kept;
-2. a message whose sender and control id (MSH-4, MSH-10) were stored before is answered with
-   the ACK it got then, and nothing is written again (a re-sent message is the sender's retry,
-   not new data); a control id reused for different bytes is refused;
+2. a message stored before (same sender, control id and bytes: MSH-4, MSH-10) is answered
+   with the ACK it got then, and nothing is written again (a re-sent message is the sender's
+   retry, not new data);
 3. the sending facility chooses the institution (`hl7_facilities`, else
    `hl7_default_institution`); an unmapped facility is refused;
 4. the message maps to one transaction Bundle, which the router runs with the caller's
@@ -52,7 +52,6 @@ __all__ = ["Delivery", "Hl7Intake", "IntakeSettings", "Receipt", "interface_prin
 log = logging.getLogger(__name__)
 
 UNKNOWN_KEY = "204"  # HL7 table 0357: unknown key identifier (here: the sending facility)
-DUPLICATE_KEY = "205"  # duplicate key identifier (a control id reused for other content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,29 +174,20 @@ class Hl7Intake:
         kept: FeedMessage | None = None,
         certified: str | None = None,
     ) -> tuple[Receipt, str, Header | None]:
-        now_dt = _now_dt()
         try:
             message = parse(text)
         except Hl7Error as failed:
+            if kept is None and failed.header is not None:
+                earlier, answer = await self._earlier(raw, failed.header, channel, peer)
+                if answer is not None:
+                    return answer
+                kept = earlier
             return await self._finish(raw, failed.header, channel, peer, None, failed, (), kept)
         header = message.header
-        if kept is None and header.control_id:
-            earlier = await self.repository.find_feed_message(header.sending_facility, header.control_id)
-            if earlier is not None:
-                if earlier.raw != raw:
-                    clash = Hl7Error.reject(
-                        DUPLICATE_KEY,
-                        f"control id {header.control_id!r} from {header.sending_facility!r} was already used "
-                        f"for a different message (received {earlier.received}); each message needs its own",
-                        "MSH-10",
-                    ).with_header(header)
-                    ack_text = ack(header, "AR", clash, control_id=_new_id(), now=now_dt)
-                    return Receipt("AR", "rejected", earlier.id, clash.text), ack_text, header
-                if earlier.status == "stored":
-                    await self.repository.count_feed_delivery(earlier.id, _now())
-                    receipt = Receipt("AA", "stored", earlier.id, duplicate=True, resources=earlier.resources)
-                    return receipt, earlier.ack.decode(_codec(header), "replace"), header
-                kept = earlier  # an earlier attempt failed: this delivery is a retry
+        if kept is None:
+            kept, answer = await self._earlier(raw, header, channel, peer)
+            if answer is not None:
+                return answer
         institution = self.institution_for(header.sending_facility)
         if institution is None:
             problem = Hl7Error.reject(
@@ -235,6 +225,27 @@ class Hl7Intake:
             ).with_header(header)
             return await self._finish(raw, header, channel, peer, institution, problem, (), kept)
         return await self._finish(raw, header, channel, peer, institution, None, written, kept)
+
+    async def _earlier(
+        self, raw: bytes, header: Header, channel: str, peer: str
+    ) -> tuple[FeedMessage | None, tuple[Receipt, str, Header | None] | None]:
+        """What the log knows of this very message (same sender, control id and bytes):
+        (the row to update, None) for a retry of a message that failed; (None, its ACK again)
+        for one stored before, nothing written twice; (None, None) for a new message.  A
+        control id reused for other bytes is a new message: senders reset their counters,
+        and refusing their messages would stop the feed, while the writes are idempotent."""
+        if not header.control_id:
+            return None, None
+        numbered = await self.repository.find_feed_messages(header.sending_facility, header.control_id)
+        same = [m for m in numbered if m.raw == raw]
+        if not same:
+            return None, None
+        earlier = same[0]
+        if earlier.status == "stored":
+            await self.repository.count_feed_delivery(earlier.id, _now())
+            receipt = Receipt("AA", "stored", earlier.id, duplicate=True, resources=earlier.resources)
+            return None, (receipt, earlier.ack.decode(_codec(header), "replace"), header)
+        return earlier, None
 
     def _options(self, institution: str) -> MappingOptions:
         authorities = {facility: code for facility, code in self._facilities.items()}

@@ -433,8 +433,9 @@ class Repository(ABC):
         """Count one more delivery of a message that was already stored."""
         raise OutcomeError.not_supported("this store keeps no feed log")
 
-    async def find_feed_message(self, sending_facility: str, control_id: str) -> FeedMessage | None:
-        """The message a sender numbered `control_id` (MSH-4, MSH-10), or None."""
+    async def find_feed_messages(self, sending_facility: str, control_id: str) -> list[FeedMessage]:
+        """The messages a sender numbered `control_id` (MSH-4, MSH-10), newest first: usually
+        one, but senders reuse numbers (a counter reset by a restart)."""
         raise OutcomeError.not_supported("this store keeps no feed log")
 
     async def load_feed_message(self, id: str) -> FeedMessage | None:

@@ -3,7 +3,8 @@
 Interface engines (Mirth, Rhapsody) give IT staff one thing above all: every message that
 arrived, byte for byte, with what became of it, so that a failed message can be found, its
 error read, the mapping fixed and the message replayed.  The store keeps one row per message
-(per sender and control id, so a re-sent message is recognised and answered from the row);
+(indexed by sender and control id, so a re-sent message is recognised and answered from its
+row);
 `feeds.hl7_intake` writes them, the CLI and the console read them.
 """
 

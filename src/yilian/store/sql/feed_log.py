@@ -1,5 +1,5 @@
 """The feed log over any SQL backend: one row per received message in `feed_message`
-(migration 7), unique per sending facility and control id.
+(migration 7), indexed by sending facility and control id.
 
 `save_feed_message` is an upsert on the message id; a second delivery of a stored message
 only counts it (`count_delivery`), so the row always shows the first arrival and the last
@@ -42,7 +42,7 @@ def feed_log_tables(d: Dialect) -> list[Sql]:
             f"error TEXT NOT NULL, raw {c} NOT NULL, ack {c} NOT NULL, resources TEXT NOT NULL, "
             "deliveries INTEGER NOT NULL, attempts INTEGER NOT NULL)"
         ),
-        Sql("CREATE UNIQUE INDEX feed_message_sender ON feed_message (sending_facility, control_id)"),
+        Sql("CREATE INDEX feed_message_sender ON feed_message (sending_facility, control_id)"),
         Sql("CREATE INDEX feed_message_received ON feed_message (received, id)"),
         Sql("CREATE INDEX feed_message_status ON feed_message (status, received)"),
     ]
@@ -85,11 +85,10 @@ class SqlFeedLog(Repository):
                 )
             )
 
-    async def find_feed_message(self, sending_facility: str, control_id: str) -> FeedMessage | None:
-        found = await self._select(
-            Sql("sending_facility = ? AND control_id = ?", (sending_facility, control_id)), 1
+    async def find_feed_messages(self, sending_facility: str, control_id: str) -> list[FeedMessage]:
+        return await self._select(
+            Sql("sending_facility = ? AND control_id = ?", (sending_facility, control_id)), 100
         )
-        return found[0] if found else None
 
     async def load_feed_message(self, id: str) -> FeedMessage | None:
         found = await self._select(Sql("id = ?", (id,)), 1)
