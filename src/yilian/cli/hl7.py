@@ -196,7 +196,7 @@ def messages(
         style = {"stored": "green", "error": "yellow", "rejected": "red"}[m.status]
         table.add_row(
             m.id, _beijing(m.received), f"[{style}]{m.status} {m.ack_code}[/{style}]", m.message_type,
-            m.sending_facility, m.control_id or "", m.institution or "", escape(m.error[:80]),
+            m.sending_facility, m.control_id or "", m.institution or "", escape(m.error[:200]),
         )  # fmt: skip
     console.print(table)
     console.print(f"{len(found_list)} shown; `yilian hl7 messages --show ID` shows one whole")

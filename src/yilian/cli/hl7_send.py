@@ -76,12 +76,13 @@ def _read_ack(message: bytes, ack: bytes) -> SendResult:
         parsed = hl7.parse(ack.decode("utf-8", "replace"))
         msa = parsed.segment("MSA")
         code = str(msa[1])
-        error = ""
-        try:
-            err = parsed.segment("ERR")
-            error = str(err[8]) if len(err) > 8 and str(err[8]) else str(err[1])
-        except KeyError:
-            error = str(msa[3]) if len(msa) > 3 else ""
+        error = str(msa[3]) if len(msa) > 3 else ""  # MSA-3: the text, in every version
+        if not error:
+            try:
+                err = parsed.segment("ERR")
+                error = str(err[8]) if len(err) > 8 and str(err[8]) else str(err[1])
+            except KeyError:
+                error = ""
         return SendResult(control_id, code, error)
     except Exception:  # python-hl7 raises assorted errors on what is not an ACK
         return SendResult(control_id, "", f"the answer is not an ACK: {ack[:80]!r}")

@@ -20,7 +20,16 @@ from yilian.alliance import list_institutions, register_institution, remove_inst
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.cli.audit import audit_app
 from yilian.cli.database import check_url, with_repository
-from yilian.cli.demo import LoadedInstitution, demo_database, demo_tokens, load_sample, with_demo_audit_key
+from yilian.cli.demo import (
+    DemoFeeds,
+    LoadedInstitution,
+    demo_database,
+    demo_facilities,
+    demo_tokens,
+    load_sample,
+    with_demo_audit_key,
+    write_demo_feeds,
+)
 from yilian.cli.export import export_command
 from yilian.cli.hl7 import hl7_app
 from yilian.cli.import_group import import_app
@@ -148,7 +157,7 @@ def serve(
         console.print(
             f"HL7 v2 over MLLP{tls} on [cyan]{settings.hl7_host or settings.host}:{settings.hl7_port}[/cyan]"
         )
-    settings = with_demo_keys(settings, create=False)
+    settings = with_demo_audit_key(with_demo_keys(settings, create=False), create=False)
     announce_encryption(settings, console)
     try:
         run_server(settings)
@@ -176,15 +185,18 @@ def demo(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    hl7_port: Annotated[int, typer.Option(help="MLLP port for HL7 v2 (0: none)")] = 2575,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server after loading the sample")
     ] = True,
     config: ConfigOption = None,
 ) -> None:
-    """Load the sample alliance into an embedded SQLite file and serve it (auth on, with
-    ready-made development tokens)."""
-    settings = _settings(config, host=host, port=port, workers=1, auth_dev_issuer=True)
-    settings = settings.replace(db_url=db or demo_database(settings))
+    """Load a synthetic alliance into an embedded SQLite file and serve it (auth on, with
+    ready-made development tokens), with HL7 v2 over MLLP and files to try the feeds with."""
+    settings = _settings(config, host=host, port=port, workers=1, auth_dev_issuer=True, hl7_port=hl7_port)
+    settings = settings.replace(
+        db_url=db or demo_database(settings), hl7_facilities=settings.hl7_facilities or demo_facilities()
+    )
     settings = with_demo_audit_key(with_demo_keys(settings))
     _check_auth(settings)
     base = f"http://{settings.host}:{settings.port}"
@@ -207,6 +219,7 @@ def demo(
     for label, value in lines:
         console.print(f"{label + ':':<34} [cyan]{escape(value)}[/cyan]", soft_wrap=True)
     _print_demo_auth(settings, loaded, base)
+    _print_demo_feeds(settings, write_demo_feeds(settings.data_path))
     if serve_after:
         run_server(settings)
 
@@ -242,6 +255,24 @@ def _print_demo_auth(settings: Settings, loaded: list[LoadedInstitution], base: 
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _print_demo_feeds(settings: Settings, feeds: DemoFeeds) -> None:
+    """How to try the feeds: the exports that point the CLI at the demo, a file to send over
+    MLLP (one message in it is from a facility not yet mapped) and a front sheet to import."""
+    console.print("Feeds (the hl7 commands read these two settings):")
+    lines = [
+        f"export YILIAN_DB_URL='{settings.database_url}'",
+        f"export YILIAN_HL7_FACILITIES='{settings.hl7_facilities}'",
+    ]
+    if settings.hl7_port:
+        lines += [
+            f"yilian hl7 send {feeds.hl7} --port {settings.hl7_port}",
+            "yilian hl7 messages --status rejected",
+        ]
+    lines.append(f"yilian import frontsheet {feeds.frontsheet} --institution county-hospital")
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 @institution_app.command("add")

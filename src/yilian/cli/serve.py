@@ -31,6 +31,7 @@ from uvicorn.supervisors import Multiprocess
 from yilian.api import create_app
 from yilian.cli.audit_key import resolve_audit_key
 from yilian.cli.database import check_url, with_repository
+from yilian.cli.demo import with_demo_audit_key
 from yilian.cli.keys import build_codec, with_demo_keys
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.feeds.hl7_intake import Hl7Intake
@@ -120,7 +121,7 @@ def prepared_settings(settings: Settings) -> Settings:
     the audit key (said on stderr, so a command's output stays its own)."""
     check_url(settings.database_url)
     with_repository(settings.database_url, _nothing)
-    settings = with_demo_keys(settings, create=False)
+    settings = with_demo_audit_key(with_demo_keys(settings, create=False), create=False)
     return with_audit_key(settings, Console(stderr=True))
 
 

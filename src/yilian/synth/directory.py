@@ -121,7 +121,10 @@ def directory(institutions: int, seed: int = 2026) -> Directory:
             None,
         )
     ]
-    towns = TOWNS[1 : 1 + min(institutions - 1, len(TOWNS) - 1)]
+    # About half the other members are township centres, the rest village clinics under them,
+    # as a county alliance is built (the first two centres keep the demo's codes).
+    centres = min(len(TOWNS) - 1, institutions - 1, max(2, institutions // 2))
+    towns = TOWNS[1 : 1 + centres]
     for town in towns:
         members.append(
             Institution(
