@@ -108,13 +108,17 @@ def test_auth_off_uses_partitions_only(store_url: str) -> None:
 def test_demo_prints_tokens_the_server_accepts(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
+    from yilian.cli.demo import DEMO_INSTITUTIONS, DEMO_PERSONS, DEMO_SEED
     from yilian.cli.main import app
+    from yilian.synth.alliance import Alliance
 
     db = tmp_path / "demo.db"
-    env = {"COLUMNS": "200", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH}
+    env = {"COLUMNS": "200", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH, "YILIAN_DATA_DIR": str(tmp_path)}
     result = CliRunner().invoke(app, ["demo", "--no-serve", "--db", f"sqlite:///{db}"], env=env)
     assert result.exit_code == 0, result.output
-    tokens = dict(re.findall(r"export (\w+)='([^']+)'", result.output))
+    tokens = {
+        k: v for k, v in re.findall(r"export (\w+)='([^']+)'", result.output) if not k.startswith("YILIAN_")
+    }
     assert set(tokens) == {"DOCTOR_A", "DOCTOR_B", "PATIENT", "RESEARCHER", "SYSTEM"}
     assert result.output.count("curl -sG -H") == 5
     key_file = tmp_path / "demo.audit-key"
@@ -147,7 +151,10 @@ def test_demo_prints_tokens_the_server_accepts(tmp_path: Path) -> None:
         assert get("DOCTOR_A", "/county-hospital/Patient").json()["total"] > 0
         assert get("DOCTOR_B", "/dongshan-thc/Patient").json()["total"] > 0
         assert get("DOCTOR_B", "/county-hospital/Patient").json()["total"] == 0  # no Consent
-        assert get("SYSTEM", "/Patient").json()["total"] == 30
+        registrations = sum(
+            len(h.registrations) for h in Alliance(DEMO_PERSONS, DEMO_INSTITUTIONS, DEMO_SEED).histories()
+        )
+        assert get("SYSTEM", "/Patient").json()["total"] == registrations
         patient = re.search(r"patient Patient/([\w-]+)", result.output)
         assert patient is not None
         assert get("PATIENT", f"/county-hospital/Patient/{patient.group(1)}").status_code == 200

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,9 +21,12 @@ import pytest
 from tests.serving import DEV_KEY_PATH, auth_headers
 from typer.testing import CliRunner
 
+from yilian.cli.demo import DEMO_INSTITUTIONS, DEMO_PERSONS, DEMO_SEED
 from yilian.cli.main import app
 from yilian.store.base import Scope
 from yilian.store.factory import open_repository
+from yilian.synth.alliance import Alliance
+from yilian.synth.fhir_bundle import alliance_bundles
 
 runner = CliRunner()
 # Servers started here trust the test suite's development issuer (tests/serving.py).
@@ -29,7 +35,9 @@ DEV_ISSUER_ENV = {
     "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH,
     "YILIAN_AUDIT_SIGNING_KEY_FILE": str(Path(DEV_KEY_PATH).with_name("serve.audit-key")),  # not in the cwd
 }
-WIDE = {"COLUMNS": "200", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH}
+_STATE = tempfile.mkdtemp(prefix="yilian-cli-test-")  # the demo writes its feed files under data_dir
+atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
+WIDE = {"COLUMNS": "200", "YILIAN_DEV_ISSUER_KEY_PATH": DEV_KEY_PATH, "YILIAN_DATA_DIR": _STATE}
 YILIAN = str(Path(sys.executable).parent / "yilian")
 
 
@@ -117,10 +125,13 @@ def test_demo_loads_once_and_refuses_removal_of_a_busy_institution(store_url: st
         "curl ",
     ):
         assert expected in out, out
-    assert "148" in out  # county-hospital: 147 bundle entries and the research Consent
+    county = sum(len(b["entry"]) for code, b in alliance_bundles(DEMO_PERSONS, DEMO_INSTITUTIONS, DEMO_SEED)
+                 if code == "county-hospital")  # fmt: skip
+    assert str(county + 1) in out  # county-hospital: its bundle entries and the research Consent
+    assert "yilian hl7 send" in out and "yilian import frontsheet" in out
     family = out.split("family=")[1].split("'")[0]
     code, out = invoke("demo", "--no-serve", "--db", store_url)
-    assert code == 0 and out.count("already there") == 3
+    assert code == 0 and out.count("already there") == DEMO_INSTITUTIONS
     # The sample query the demo prints finds patients once the server runs.
     with _serving(["--db", store_url]) as root:
         found = httpx.get(
@@ -130,9 +141,14 @@ def test_demo_loads_once_and_refuses_removal_of_a_busy_institution(store_url: st
         everyone = httpx.get(
             f"{root}/fhir/Patient", params={"_summary": "count"}, headers=auth_headers()
         ).json()
-        assert everyone["total"] == 30
+        assert everyone["total"] == _demo_registrations()
     code, out = invoke("institution", "remove", "county-hospital", "--db", store_url)
     assert code == 1 and "county-hospital" in out
+
+
+def _demo_registrations() -> int:
+    """How many Patient records the demo's alliance holds (one per registration)."""
+    return sum(len(h.registrations) for h in Alliance(DEMO_PERSONS, DEMO_INSTITUTIONS, DEMO_SEED).histories())
 
 
 def test_help_texts() -> None:

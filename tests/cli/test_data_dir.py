@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from yilian.cli.demo import DEMO_INSTITUTIONS, DEMO_PERSONS, DEMO_SEED
 from yilian.cli.main import app
+from yilian.synth.alliance import Alliance
 
 
 def test_a_first_demo_keeps_its_state_in_the_data_dir(
@@ -40,7 +42,10 @@ def test_the_demo_database_exports_with_its_own_keys(tmp_path: Path) -> None:
     url = f"sqlite:///{state / 'demo.db'}"
     result = runner.invoke(app, ["export", str(tmp_path / "out"), "--type", "Patient", "--db", url], env=env)
     assert result.exit_code == 0, result.output
-    assert len((tmp_path / "out" / "Patient.ndjson").read_text().splitlines()) == 30
+    registrations = sum(
+        len(h.registrations) for h in Alliance(DEMO_PERSONS, DEMO_INSTITUTIONS, DEMO_SEED).histories()
+    )
+    assert len((tmp_path / "out" / "Patient.ndjson").read_text().splitlines()) == registrations
     (state / "demo.keys.toml").rename(tmp_path / "moved.keys.toml")
     result = runner.invoke(app, ["export", str(tmp_path / "again"), "--db", url], env=env)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from yilian.alliance import list_institutions, register_institution
+from yilian.alliance.identifiers import mrn_system
 from yilian.auth.dev_issuer import DevelopmentIssuer
 from yilian.config import Settings
 from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
@@ -162,14 +163,37 @@ def with_demo_audit_key(settings: Settings, *, create: bool = True) -> Settings:
     return settings.replace(audit_signing_key=key_file.read_text().strip())
 
 
-async def _first_patient(router: FhirRouter, code: str, family: str) -> str:
+async def _patient_by_mrn(router: FhirRouter, code: str, mrn: str) -> str:
     response = await router.handle(
         FhirRequest(
-            method="GET", path=("Patient",), partition=code, query=(("family", family), ("_count", "1"))
+            method="GET",
+            path=("Patient",),
+            partition=code,
+            query=(("identifier", mrn_system(code) + "|" + mrn),),
         )
     )
     entries = (response.body or {}).get("entry") or [{}]
     return str(entries[0].get("resource", {}).get("id", ""))
+
+
+def _example(bundle: dict[str, Any]) -> tuple[str, str] | None:
+    """(family name, MRN) of the bundle's patient if the bundle holds results too: the
+    patient the demo's tokens and research Consent point at must have something to show."""
+    resources = [e["resource"] for e in bundle["entry"]]
+    if not any(r["resourceType"] == "Observation" for r in resources):
+        return None
+    for r in resources:
+        if r["resourceType"] == "Patient":
+            mrn = next(
+                (
+                    i["value"]
+                    for i in r.get("identifier", [])
+                    if i.get("system", "").startswith("urn:yilian:mrn:")
+                ),
+                "",
+            )
+            return str(r["name"][0]["family"]), mrn
+    return None
 
 
 async def load_sample(
@@ -184,13 +208,12 @@ async def load_sample(
     present = {p.code for p in await list_institutions(repository)}
     router = FhirRouter(repository, RouterSettings())
     counts: dict[str, int] = {}
-    families: dict[str, str] = {}
+    examples: dict[str, tuple[str, str]] = {}  # code -> (family, MRN) of a patient with results
     for code, bundle in alliance_bundles(DEMO_PERSONS, DEMO_INSTITUTIONS, seed):
-        families.setdefault(code, "")
-        for entry in bundle["entry"]:
-            resource = entry["resource"]
-            if resource["resourceType"] == "Patient" and not families[code]:
-                families[code] = str(resource["name"][0]["family"])
+        if code not in examples:
+            example = _example(bundle)
+            if example:
+                examples[code] = example
         if code in present:
             continue
         if code not in counts:
@@ -200,8 +223,8 @@ async def load_sample(
         counts[code] += len(bundle["entry"])
     loaded: list[LoadedInstitution] = []
     for inst in alliance.directory.institutions:
-        family = families.get(inst.code, "")
-        patient = await _first_patient(router, inst.code, family) if family else ""
+        family, mrn = examples.get(inst.code, ("", ""))
+        patient = await _patient_by_mrn(router, inst.code, mrn) if mrn else ""
         entries = counts.get(inst.code, 0)
         if not loaded and entries and patient:  # the first member's example patient agrees to research use
             await _post(router, inst.code, "Consent", research_consent(patient))
