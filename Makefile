@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/worker_latency.py
 	$(BIN)/python bench/decimal_cost.py
 	$(BIN)/python bench/synth_rate.py
+	$(BIN)/python bench/mllp_rate.py
 
 bench-quick: install
 	$(BIN)/python bench/run.py --quick
@@ -52,6 +53,7 @@ bench-quick: install
 	$(BIN)/python bench/worker_latency.py --quick
 	$(BIN)/python bench/decimal_cost.py --quick
 	$(BIN)/python bench/synth_rate.py --quick
+	$(BIN)/python bench/mllp_rate.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

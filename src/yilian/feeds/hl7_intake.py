@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from yilian.auth.principal import Principal, SmartScope
@@ -102,6 +102,10 @@ class Hl7Intake:
         self.router = router
         self.settings = settings
         self._facilities = {k.upper(): v for k, v in settings.facilities.items()}
+        sign = -1 if settings.timezone.startswith("-") else 1
+        hours, _, minutes = settings.timezone.lstrip("+-").partition(":")
+        # ACKs carry local time (MSH-7), as the sender's own messages do
+        self._zone = timezone(sign * timedelta(hours=int(hours or 0), minutes=int(minutes or 0)))
 
     def institution_for(self, facility: str) -> str | None:
         return self._facilities.get(facility.upper(), self.settings.default_institution or None)
@@ -123,7 +127,7 @@ class Hl7Intake:
             batch = split(text)
         except Hl7Error as failed:
             receipt = await self._keep_unreadable(raw, failed, channel, peer)
-            answer = ack(failed.header, "AR", failed, control_id=_new_id(), now=_now_dt())
+            answer = ack(failed.header, "AR", failed, control_id=_new_id(), now=self._local_now())
             return Delivery(self._encode(answer, failed.header), (receipt,), failed.header is not None)
         receipts: list[Receipt] = []
         acks: list[str] = []
@@ -136,14 +140,14 @@ class Hl7Intake:
             acks.append(ack_text)
         if batch.header is None:
             return Delivery(self._encode(acks[0], header), tuple(receipts))
-        answer = batch_ack(batch.header, acks, control_id=_new_id(), now=_now_dt())
+        answer = batch_ack(batch.header, acks, control_id=_new_id(), now=self._local_now())
         return Delivery(answer.encode("utf-8"), tuple(receipts))
 
     async def refuse(self, reason: str, *, channel: str, peer: str) -> bytes:
         """Answer AR to a delivery that could not even be read whole (too large), and log it."""
         failed = Hl7Error.reject(APPLICATION_INTERNAL_ERROR, reason)
         await self._finish(b"", None, channel, peer, None, failed, (), None)
-        return self._encode(ack(None, "AR", failed, control_id=_new_id(), now=_now_dt()), None)
+        return self._encode(ack(None, "AR", failed, control_id=_new_id(), now=self._local_now()), None)
 
     async def replay(self, message_id: str, principal: Principal | None = None) -> Receipt | None:
         """Process a kept message again (after a mapping or facility-map fix), whatever its
@@ -278,7 +282,7 @@ class Hl7Intake:
     ) -> tuple[Receipt, str, Header | None]:
         code = "AA" if failed is None else failed.ack_code
         status: FeedStatus = "stored" if failed is None else ("error" if code == "AE" else "rejected")
-        ack_text = ack(header, code, failed, control_id=_new_id(), now=_now_dt())
+        ack_text = ack(header, code, failed, control_id=_new_id(), now=self._local_now())
         now = _now()
         row = FeedMessage(
             id=kept.id if kept else _new_id(),
@@ -307,6 +311,9 @@ class Hl7Intake:
     async def _keep_unreadable(self, raw: bytes, failed: Hl7Error, channel: str, peer: str) -> Receipt:
         receipt, _, _ = await self._finish(raw, failed.header, channel, peer, None, failed, (), None)
         return receipt
+
+    def _local_now(self) -> datetime:
+        return datetime.now(self._zone)
 
     @staticmethod
     def _encode(text: str, header: Header | None) -> bytes:
