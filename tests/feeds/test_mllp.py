@@ -129,3 +129,19 @@ def test_a_reused_control_id_with_other_content_is_a_new_message(store_url: str)
         first, second = mllp_send(server.mllp_port, adt_a01("c-9", "111"), adt_a01("c-9", "112"))
         assert _ack_code(first) == _ack_code(second) == "AA"
         assert len(_patients(server.fhir, "111")) == len(_patients(server.fhir, "112")) == 1
+
+
+def test_a_batch_is_answered_with_a_batch_ack_and_each_message_stored(store_url: str) -> None:
+    messages = b"".join(adt_a01(f"b-{n}", f"66{n}") for n in range(3))
+    batch = (
+        b"FHS|^~\\&|HIS|QXXRMYY|YILIAN|ALLIANCE|20261204083000||||f-1\r"
+        b"BHS|^~\\&|HIS|QXXRMYY|YILIAN|ALLIANCE|20261204083000||||bh-1\r" + messages + b"BTS|3\rFTS|1\r"
+    )
+    with feed_server(store_url) as server:
+        [answer] = mllp_send(server.mllp_port, batch)
+        segments = [s for s in answer.split(b"\r") if s]
+        assert segments[0].startswith((b"FHS", b"BHS")), answer
+        assert [s.split(b"|")[1:3] for s in segments if s.startswith(b"MSA")] == [
+            [b"AA", f"b-{n}".encode()] for n in range(3)
+        ]
+        assert all(len(_patients(server.fhir, f"66{n}")) == 1 for n in range(3))
