@@ -37,6 +37,16 @@ def test_find_read_and_replay_a_failed_message(store_url: str, tmp_path: Path) -
     assert listed.exit_code == 0, listed.output
     assert "NEWCLINIC" in listed.output and "r-1" in listed.output and "r-2" not in listed.output
     [message_id] = re.findall(r"\b[0-9a-f]{32}\b", listed.output)
+    recent = runner.invoke(
+        app,
+        ["hl7", "messages", "--status", "rejected", "--since", "1h", "--db", store_url],
+        env=_env(tmp_path),
+    )
+    assert message_id in recent.output
+    later = runner.invoke(
+        app, ["hl7", "messages", "--since", "2099-01-01", "--db", store_url], env=_env(tmp_path)
+    )
+    assert later.exit_code == 0 and "no messages match" in later.output
     shown = runner.invoke(
         app, ["hl7", "messages", "--show", message_id, "--db", store_url], env=_env(tmp_path)
     )
