@@ -5,6 +5,10 @@ ConceptMap-segment-obr-to-diagnosticreport.html).
 Each order group is one DiagnosticReport keyed by the filler number (the lab's accession,
 ORC-3/OBR-3) under `filler_system`, each of its OBX one Observation keyed
 `{filler}-{OBX-1}` under `result_system` (the OBX's position when OBX-1 is empty or repeats).
+A lab that reports against the placer's number only (ORC-2/OBR-2, no accession of its own)
+gets the report keyed by that number under `order_system` and the Observations
+`order/{placer}-{OBX-1}`, so the two kinds of number never meet; a group with neither is
+refused, since a corrected result could not find what it corrects.
 The lab owns its results, so both are conditional updates (a corrected result, OBX-11 C,
 replaces the final one); the order, the patient and the visit are only created when yilian
 does not know them yet.
@@ -300,13 +304,16 @@ def map_results(message: Hl7Message, ctx: MappingContext, out: TransactionBuilde
     if not groups:
         raise Hl7Error.content(SEGMENT_SEQUENCE_ERROR, "ORU^R01 needs an OBR segment (the report)", "OBR")
     for group in groups:
-        _, filler = order_keys(group, ctx)
-        if filler is None:
+        placer, filler = order_keys(group, ctx)
+        report_key = filler or placer
+        if report_key is None:
             raise Hl7Error.content(
                 REQUIRED_FIELD_MISSING,
-                "the report has no filler order number (ORC-3/OBR-3, the lab's accession number)",
+                "the report has neither a filler order number (ORC-3/OBR-3, the lab's accession "
+                "number) nor a placer order number (ORC-2/OBR-2)",
                 group.where(3, 3),
             )
+        base = report_key["value"] if filler is not None else f"order/{report_key['value']}"
         order, order_key = service_request(group, ctx, patient_url, encounter_url, default_status="completed")
         order_url = out.create(order, order_key)
         numbers = [obx.get(1) for obx, _ in group.observations]
@@ -314,8 +321,9 @@ def map_results(message: Hl7Message, ctx: MappingContext, out: TransactionBuilde
         for position, (obx, comments) in enumerate(group.observations, 1):
             number_ = obx.get(1)
             n = number_ if number_ and numbers.count(number_) == 1 else str(position)
-            key = {"system": result_system(ctx.institution), "value": f"{filler['value']}-{n}"}
+            key = {"system": result_system(ctx.institution), "value": f"{base}-{n}"}
             resource = observation(obx, comments, key, group, ctx, patient_url, encounter_url)
             resource["basedOn"] = [{"reference": order_url}]
             result_urls.append(out.put(resource, key))
-        out.put(_report(group, filler, ctx, patient_url, encounter_url, order_url, result_urls), filler)
+        report = _report(group, report_key, ctx, patient_url, encounter_url, order_url, result_urls)
+        out.put(report, report_key)
