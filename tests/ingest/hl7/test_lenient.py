@@ -148,3 +148,23 @@ def test_the_ack_to_a_message_with_unusable_delimiters_is_readable() -> None:
     parsed = hl7.parse(answer)
     assert str(parsed.segment("MSA")[1]) == "AR" and str(parsed.segment("MSA")[2]) == "MSG1"
     assert str(parsed.segment("MSH")[12]) == "2.4"
+
+
+@pytest.mark.anyio
+async def test_two_panels_under_one_accession_are_two_reports(alliance: Alliance) -> None:
+    text = message(
+        msh("ORU^R01^ORU_R01", "LAB8", version="2.5.1"),
+        PID,
+        "ORC|RE|O80|F80",
+        "OBR|1|O80|F80|24331-1^血脂^LN|||20240305090000||||||||||||||||||F",
+        "OBX|1|NM|2093-3^总胆固醇^LN||5.6|mmol/L^mmol/L^UCUM|||||F",
+        "ORC|RE|O80|F80",
+        "OBR|2|O80|F80|24362-6^肾功能^LN|||20240305090000||||||||||||||||||F",
+        "OBX|1|NM|2160-0^肌酐^LN||80|umol/L^umol/L^UCUM|||||F",
+    )
+    await alliance.send(text)
+    reports = await alliance.search("DiagnosticReport")
+    assert sorted(r["identifier"][0]["value"] for r in reports) == ["F80/1", "F80/2"]
+    observations = await alliance.search("Observation")
+    assert sorted(o["code"]["coding"][0]["code"] for o in observations) == ["2093-3", "2160-0"]
+    assert len(await alliance.search("ServiceRequest")) == 1  # one order, two panels reported
