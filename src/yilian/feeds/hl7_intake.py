@@ -52,6 +52,7 @@ __all__ = ["Delivery", "Hl7Intake", "IntakeSettings", "Receipt", "interface_prin
 log = logging.getLogger(__name__)
 
 UNKNOWN_KEY = "204"  # HL7 table 0357: unknown key identifier (here: the sending facility)
+DUPLICATE_KEY = "205"  # table 0357: duplicate key identifier (an identifier two records share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,10 +330,16 @@ def _codec(header: Header | None) -> str:
 
 def _refusal(refused: OutcomeError) -> Hl7Error:
     """The server's refusal of the message's Bundle as an ACK error: a policy refusal (the
-    caller may not write there) is AR, a resource the server finds invalid is AE."""
+    caller may not write there) is AR, an identifier that matches several stored records is
+    AE 205 (the data's problem, for a person to resolve), a resource the server finds invalid
+    is AE."""
     text = str(refused)
     if refused.kind in (Outcome.FORBIDDEN, Outcome.UNAUTHORIZED, Outcome.NOT_FOUND):
         return Hl7Error.reject(APPLICATION_INTERNAL_ERROR, f"refused by the server: {text}")
+    if refused.kind is Outcome.PRECONDITION_FAILED:  # the message's identifier names 2+ records
+        return Hl7Error.content(
+            DUPLICATE_KEY, f"an identifier in the message is shared by more than one stored record: {text}"
+        )
     return Hl7Error.content(APPLICATION_INTERNAL_ERROR, f"the server could not store what it maps to: {text}")
 
 

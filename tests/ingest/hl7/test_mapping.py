@@ -80,10 +80,9 @@ def test_bad_optional_values_are_warnings() -> None:
     ("segments", "condition", "location"),
     [
         ((msh(), "PID|1||||张^三", PV1), "101", "PID-3"),
-        ((msh(), PID, "PV1|1|I"), "101", "PV1-19"),
         ((msh(), "EVN|A01"), "100", "PID"),
         ((msh("ADT^A40^ADT_A39"), PID), "100", "MRG"),
-        ((msh("ORU^R01^ORU_R01"), PID, "OBR|1|P1||24331-1^x^LN"), "101", "OBR-3"),
+        ((msh("ORU^R01^ORU_R01"), PID, "OBR|1|||24331-1^x^LN"), "101", "OBR-3"),
         (
             (msh("ORU^R01^ORU_R01"), PID, "OBR|1|P1|F1|24331-1^x^LN", "OBX|1|NM|2093-3^x^LN||abc||||||F"),
             "102",

@@ -24,8 +24,6 @@ MAPPED = {
 }
 # Samples of supported events that lack what the mapping needs, and the field each names.
 INCOMPLETE = {
-    "ADT01-28.hl7": "PV1-19",  # an admission without a visit number
-    "ADT04-251.hl7": "PV1-19",
     "MDM-T02-01.hl7": "OBX-5",  # its ED value carries no data
     "OML-O21-03.hl7": "OBR[1]-2",  # an order with only a placer group number (ORC-4)
     "ORM-O01-04.hl7": "OBR-4",  # diet orders (ODS) without an OBR
@@ -76,8 +74,8 @@ async def test_every_sample_maps_or_is_refused_with_the_right_code(
         assert all(e["response"]["status"].startswith(("200", "201")) for e in response.body["entry"])
         accepted += 1
     assert outcomes == expected
-    assert Counter(outcomes.values()) == {"mapped": 44, "AR 200": 35, "AR 201": 53, "AE 101": 7}
-    assert accepted == 44
+    assert Counter(outcomes.values()) == {"mapped": 46, "AR 200": 35, "AR 201": 53, "AE 101": 5}
+    assert accepted == 46
     stored = await alliance.everything()
     kinds = Counter(rtype for rtype, _ in stored)
     assert {"Patient", "Encounter", "ServiceRequest", "DiagnosticReport", "Observation"} <= set(kinds)

@@ -67,12 +67,24 @@ def _location(location: str | None) -> tuple[str, str, str, str, str]:
     return (segment, sequence or "1", field or "", component or "", sub or "")
 
 
+def _delimiters(field_separator: str, encoding: str) -> tuple[str, str]:
+    """The delimiters to answer with: the sender's, unless they are unusable (an ACK to a
+    message rejected for its MSH-1/MSH-2 must still be readable), then `|` and `^~\\&`."""
+    usable = (
+        len(field_separator) == 1
+        and not (field_separator.isalnum() or field_separator.isspace() or field_separator == "\\")
+        and len(encoding) in (4, 5)
+        and len(set(encoding)) == len(encoding)
+        and not any(c.isalnum() or c.isspace() or c == field_separator for c in encoding)
+    )
+    return (field_separator, encoding) if usable else ("|", DEFAULT_ENCODING)
+
+
 def ack(header: Header | None, code: str, error: Hl7Error | None, *, control_id: str, now: datetime) -> str:
     """The ACK (CR segment ends) of the message `header` describes (None: one whose MSH
     could not be read), with acknowledgment `code` (AA, AE, AR, CA, CE, CR) and `error`."""
     h = header or Header()
-    fs = h.field_separator or "|"
-    enc = h.encoding_characters if len(h.encoding_characters) >= 4 else DEFAULT_ENCODING
+    fs, enc = _delimiters(h.field_separator, h.encoding_characters)
     comp, sub = enc[0], enc[3]
     version = h.version or DEFAULT_VERSION
     old = _old_style(version)

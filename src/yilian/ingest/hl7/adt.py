@@ -16,7 +16,10 @@ Which event does what (http://build.fhir.org/ig/HL7/v2-to-fhir/ and HL7 v2.5 cha
 | A40 | merge patient (MRG-1 into PID-3) | PUT + PATCH | - |
 
 An ADT message states the patient's current demographics, so its Patient is a conditional
-update; the Encounter is too (the PV1 of each event is the visit as it now stands).
+update; the Encounter is too (the PV1 of each event is the visit as it now stands).  A visit
+event whose PV1 names no visit number (PV1-19 is optional, and many registration systems
+leave it empty) still updates the Patient; the Encounter, which nothing could find again,
+is left out with a warning rather than the demographics refused.
 """
 
 from __future__ import annotations
@@ -58,8 +61,13 @@ def map_adt(message: Hl7Message, ctx: MappingContext, out: TransactionBuilder) -
     if event in ("A28", "A31"):
         return
     pv1 = message.segment("PV1")
-    visit = visit_key(pv1, ctx, required=event in _NEEDS_VISIT)
+    visit = visit_key(pv1, ctx, required=False)
     if pv1 is None or visit is None:
+        if event in _NEEDS_VISIT:
+            where = pv1.where(19) if pv1 is not None else "PV1"
+            ctx.warn(
+                where, f"no visit number (PV1-19): the {event} encounter is left out, the patient stored"
+            )
         return
     status = _STATUS[event]
     if event in ("A04", "A08") and pv1.get(45):

@@ -5,7 +5,8 @@ declaration can be read from the raw bytes before anything is decoded.  Chinese 
 send GBK without declaring it; undeclared text is therefore UTF-8 when it decodes as UTF-8
 and GB18030 (a superset of GBK and GB2312) otherwise.  A declared charset that does not
 decode is rejected with the byte offset, never guessed around: a mis-decoded name would be
-stored as someone else's.  See HL7 v2.5 section 2.15.9.18.
+stored as someone else's.  An unknown declaration (`ENG`, a shifted field) on a message that
+is all ASCII is read anyway: every charset agrees on those bytes.  See HL7 v2.5 section 2.15.9.18.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = ["CHARSETS", "decode", "normalise"]
 
 CHARSETS = {
     "UNICODE UTF-8": "utf-8",
+    "UNICODE": "utf-8",  # table 0211's deprecated plain UNICODE: in practice UTF-8
     "UTF-8": "utf-8",
     "UTF8": "utf-8",
     "GB 18030-2000": "gb18030",
@@ -104,6 +106,8 @@ def decode(raw: bytes) -> str:
         declared = declared_charset(raw)
         if declared:
             codec = CHARSETS.get(declared)
+            if codec is None and raw.isascii():
+                codec = "ascii"  # every charset of table 0211 reads ASCII bytes alike
             if codec is None:
                 raise _reject(
                     raw,

@@ -4,7 +4,7 @@ ConceptMap-segment-dg1-to-condition.html).
 
 An Encounter is keyed by its visit number (PV1-19, 住院号/就诊流水号) under
 `visit_system(institution)`; a PV1 without one describes no visit yilian can find again, so
-messages that need an Encounter reject it (AE 101) and the others leave the Encounter out.
+the Encounter is left out (the mappers say so in a warning).
 Diagnoses are keyed `{visit number}/{DG1-1}` under `diagnosis_system`.
 """
 

@@ -28,7 +28,20 @@ from yilian.ingest.hl7.header import Header, header_of_line, read_header
 
 __all__ = ["SUPPORTED_EVENTS", "SUPPORTED_VERSIONS", "Hl7Message", "parse"]
 
-SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
+SUPPORTED_VERSIONS = (
+    "2.3",
+    "2.3.1",
+    "2.4",
+    "2.5",
+    "2.5.1",
+    "2.6",
+    "2.7",
+    "2.7.1",
+    "2.8",
+    "2.8.1",
+    "2.8.2",
+    "2.9",
+)
 
 SUPPORTED_EVENTS: dict[str, frozenset[str]] = {
     "ADT": frozenset({"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"}),
@@ -72,6 +85,19 @@ class Hl7Message:
             counts[name] = counts.get(name, 0) + 1
             out.append(Seg(s, counts[name], totals[name]))
         return out
+
+
+def _undouble_escape(text: str) -> str:
+    """`text` with an MSH-2 of `^~\\\\&` (the escape character written twice, as a programmer's
+    string literal leaves it) read as `^~\\&`: python-hl7 would otherwise take the second
+    backslash for the subcomponent separator and every `&` for data.  HAPI reads such
+    messages, so senders built on it send them."""
+    line = text.split("\r", 1)[0]
+    end = line.find(line[3], 4) if len(line) > 9 else -1
+    encoding = line[4:end] if end > 0 else ""
+    if len(encoding) == 5 and encoding[2] == encoding[3] and encoding[4] not in encoding[:4]:
+        return text[:4] + encoding[:3] + encoding[4] + text[end:]
+    return text
 
 
 def _check_delimiters(line: str) -> None:
@@ -140,6 +166,7 @@ def parse(text: str) -> Hl7Message:
         raise Hl7Error.reject(
             SEGMENT_SEQUENCE_ERROR, f"a message must begin with an MSH segment, not {head!r}", "MSH"
         )
+    text = _undouble_escape(text)
     line = text.split("\r", 1)[0]
     try:
         _check_delimiters(line)

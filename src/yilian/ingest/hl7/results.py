@@ -5,6 +5,11 @@ ConceptMap-segment-obr-to-diagnosticreport.html).
 Each order group is one DiagnosticReport keyed by the filler number (the lab's accession,
 ORC-3/OBR-3) under `filler_system`, each of its OBX one Observation keyed
 `{filler}-{OBX-1}` under `result_system` (the OBX's position when OBX-1 is empty or repeats).
+A lab that reports against the placer's number only (ORC-2/OBR-2, no accession of its own)
+gets the report keyed by that number under `order_system` and the Observations
+`order/{placer}-{OBX-1}`, so the two kinds of number never meet; a group with neither is
+refused, since a corrected result could not find what it corrects.  Several OBR under one
+number (one accession for several panels) are told apart by `/{OBR-1}`, never merged.
 The lab owns its results, so both are conditional updates (a corrected result, OBX-11 C,
 replaces the final one); the order, the patient and the visit are only created when yilian
 does not know them yet.
@@ -292,6 +297,22 @@ def _report(
     return resource
 
 
+def _report_key(group: OrderGroup, ctx: MappingContext) -> tuple[dict[str, Any], str]:
+    """The DiagnosticReport key of an order group (filler, else placer) and the prefix of
+    its Observations' keys; Hl7Error AE 101 when the group has neither number."""
+    placer, filler = order_keys(group, ctx)
+    if filler is not None:
+        return filler, filler["value"]
+    if placer is not None:
+        return placer, f"order/{placer['value']}"
+    raise Hl7Error.content(
+        REQUIRED_FIELD_MISSING,
+        "the report has neither a filler order number (ORC-3/OBR-3, the lab's accession "
+        "number) nor a placer order number (ORC-2/OBR-2)",
+        group.where(3, 3),
+    )
+
+
 def map_results(message: Hl7Message, ctx: MappingContext, out: TransactionBuilder) -> None:
     """ORU^R01: per order group a ServiceRequest (if new), a DiagnosticReport and its
     Observations."""
@@ -299,14 +320,17 @@ def map_results(message: Hl7Message, ctx: MappingContext, out: TransactionBuilde
     groups = [g for g in order_groups(message, ctx) if g.obr is not None]
     if not groups:
         raise Hl7Error.content(SEGMENT_SEQUENCE_ERROR, "ORU^R01 needs an OBR segment (the report)", "OBR")
-    for group in groups:
-        _, filler = order_keys(group, ctx)
-        if filler is None:
-            raise Hl7Error.content(
-                REQUIRED_FIELD_MISSING,
-                "the report has no filler order number (ORC-3/OBR-3, the lab's accession number)",
-                group.where(3, 3),
-            )
+    keys = [_report_key(group, ctx) for group in groups]
+    numbered = [(key["system"], key["value"]) for key, _ in keys]
+    set_ids = [group.obr.get(1) if group.obr is not None else "" for group in groups]
+    for index, (group, (report_key, base)) in enumerate(zip(groups, keys, strict=True), 1):
+        if numbered.count((report_key["system"], report_key["value"])) > 1:
+            # several OBR under one order number (a lab's one accession for several panels):
+            # each report is told apart by its OBR-1, else its place, never merged into one
+            set_id = set_ids[index - 1]
+            suffix = f"/{set_id if set_id and set_ids.count(set_id) == 1 else index}"
+            report_key = {**report_key, "value": report_key["value"] + suffix}
+            base += suffix
         order, order_key = service_request(group, ctx, patient_url, encounter_url, default_status="completed")
         order_url = out.create(order, order_key)
         numbers = [obx.get(1) for obx, _ in group.observations]
@@ -314,8 +338,9 @@ def map_results(message: Hl7Message, ctx: MappingContext, out: TransactionBuilde
         for position, (obx, comments) in enumerate(group.observations, 1):
             number_ = obx.get(1)
             n = number_ if number_ and numbers.count(number_) == 1 else str(position)
-            key = {"system": result_system(ctx.institution), "value": f"{filler['value']}-{n}"}
+            key = {"system": result_system(ctx.institution), "value": f"{base}-{n}"}
             resource = observation(obx, comments, key, group, ctx, patient_url, encounter_url)
             resource["basedOn"] = [{"reference": order_url}]
             result_urls.append(out.put(resource, key))
-        out.put(_report(group, filler, ctx, patient_url, encounter_url, order_url, result_urls), filler)
+        report = _report(group, report_key, ctx, patient_url, encounter_url, order_url, result_urls)
+        out.put(report, report_key)
