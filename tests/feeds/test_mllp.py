@@ -7,11 +7,14 @@ from __future__ import annotations
 import socket
 import threading
 
+import anyio
 import httpx
 import pytest
 from tests.feeds.feed_server import feed_server, mllp_send, msh
 from tests.serving import auth_headers
 
+from yilian.store.factory import open_repository
+from yilian.store.feed_log import FeedMessage, FeedMessageQuery
 from yilian.transports.mllp import END_BLOCK, frame
 
 
@@ -145,3 +148,21 @@ def test_a_batch_is_answered_with_a_batch_ack_and_each_message_stored(store_url:
             [b"AA", f"b-{n}".encode()] for n in range(3)
         ]
         assert all(len(_patients(server.fhir, f"66{n}")) == 1 for n in range(3))
+
+
+def test_what_the_mapping_left_out_is_kept_beside_the_stored_message(store_url: str) -> None:
+    message = adt_a01("w-1", "444").replace(b"ZY44401", b"")  # an admission without its visit number
+    with feed_server(store_url) as server:
+        [ack] = mllp_send(server.mllp_port, message)
+        assert _ack_code(ack) == "AA" and len(_patients(server.fhir, "444")) == 1
+
+    async def kept() -> list[FeedMessage]:
+        repo = open_repository(store_url)
+        await repo.open()
+        try:
+            return await repo.search_feed_messages(FeedMessageQuery(control_id="w-1"))
+        finally:
+            await repo.close()
+
+    [row] = anyio.run(kept)
+    assert row.status == "stored" and "PV1-19" in row.error, row.error

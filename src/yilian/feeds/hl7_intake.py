@@ -229,7 +229,9 @@ class Hl7Intake:
                 APPLICATION_INTERNAL_ERROR, "yilian could not process this message; it is kept for replay"
             ).with_header(header)
             return await self._finish(raw, header, channel, peer, institution, problem, (), kept)
-        return await self._finish(raw, header, channel, peer, institution, None, written, kept)
+        return await self._finish(
+            raw, header, channel, peer, institution, None, written, kept, warnings=mapped.warnings
+        )
 
     async def _earlier(
         self, raw: bytes, header: Header, channel: str, peer: str
@@ -280,7 +282,11 @@ class Hl7Intake:
         failed: Hl7Error | None,
         written: tuple[str, ...],
         kept: FeedMessage | None,
+        *,
+        warnings: tuple[str, ...] = (),
     ) -> tuple[Receipt, str, Header | None]:
+        """Keep the message with its fate and answer it.  A stored message's `error` holds
+        what the mapping had to leave out, so IT staff see it beside the message."""
         code = "AA" if failed is None else failed.ack_code
         status: FeedStatus = "stored" if failed is None else ("error" if code == "AE" else "rejected")
         ack_text = ack(header, code, failed, control_id=_new_id(), now=self._local_now())
@@ -299,7 +305,9 @@ class Hl7Intake:
             institution=institution,
             status=status,
             ack_code=code,
-            error="" if failed is None else _describe(failed),
+            error=_describe(failed)
+            if failed
+            else ("stored without: " + "; ".join(warnings) if warnings else ""),
             raw=raw,
             ack=self._encode(ack_text, header),
             resources=written,
