@@ -166,3 +166,26 @@ def test_what_the_mapping_left_out_is_kept_beside_the_stored_message(store_url: 
 
     [row] = anyio.run(kept)
     assert row.status == "stored" and "PV1-19" in row.error, row.error
+
+
+def test_a_gbk_batch_keeps_each_message_in_gbk(store_url: str) -> None:
+    def gbk_message(n: int) -> bytes:
+        text = adt_a01(f"g-{n}", f"55{n}", name="欧阳^娜").decode().replace("UNICODE UTF-8", "GBK")
+        return text.encode("gbk")
+
+    batch = b"BHS|^~\\&|HIS|QXXRMYY\r" + gbk_message(1) + gbk_message(2) + b"BTS|2\r"
+    with feed_server(store_url) as server:
+        [answer] = mllp_send(server.mllp_port, batch)
+        assert answer.count(b"MSA|AA|") == 2, answer
+        assert _patients(server.fhir, "551")[0]["name"][0]["family"] == "欧阳"
+
+    async def kept() -> list[FeedMessage]:
+        repo = open_repository(store_url)
+        await repo.open()
+        try:
+            return await repo.search_feed_messages(FeedMessageQuery(control_id="g-2"))
+        finally:
+            await repo.close()
+
+    [row] = anyio.run(kept)
+    assert "欧阳^娜" in row.raw.decode("gbk") and row.raw.startswith(b"MSH")

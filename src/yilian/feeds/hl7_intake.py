@@ -41,6 +41,7 @@ from yilian.ingest.hl7 import (
     split,
     to_bundle,
 )
+from yilian.ingest.hl7.charset import declared_charset
 from yilian.ingest.hl7.errors import APPLICATION_INTERNAL_ERROR
 from yilian.router import FhirRouter
 from yilian.router.types import FhirRequest
@@ -132,8 +133,10 @@ class Hl7Intake:
             return Delivery(self._encode(answer, failed.header), (receipt,), failed.header is not None)
         receipts: list[Receipt] = []
         acks: list[str] = []
+        codec = _raw_codec(raw)
         for message_text in batch.messages:
-            message_raw = raw if batch.header is None else message_text.encode("utf-8")
+            # a batch's messages are kept one by one, each in the charset the batch came in
+            message_raw = raw if batch.header is None else message_text.encode(codec, "replace")
             receipt, ack_text, header = await self._one(
                 message_raw, message_text, channel, peer, principal, certified=certified
             )
@@ -142,7 +145,7 @@ class Hl7Intake:
         if batch.header is None:
             return Delivery(self._encode(acks[0], header), tuple(receipts))
         answer = batch_ack(batch.header, acks, control_id=_new_id(), now=self._local_now())
-        return Delivery(answer.encode("utf-8"), tuple(receipts))
+        return Delivery(answer.encode(codec, "replace"), tuple(receipts))
 
     async def refuse(self, reason: str, *, channel: str, peer: str) -> bytes:
         """Answer AR to a delivery that could not even be read whole (too large), and log it."""
@@ -334,6 +337,18 @@ def _codec(header: Header | None) -> str:
     if header is None or not header.charset:
         return "utf-8"
     return str(CHARSETS.get(header.charset.upper(), "utf-8"))
+
+
+def _raw_codec(raw: bytes) -> str:
+    """The codec `decode` read `raw` with: its MSH-18, else UTF-8 when it is valid, else GB18030."""
+    declared = declared_charset(raw)
+    if declared in CHARSETS:
+        return str(CHARSETS[declared])
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8"
 
 
 def _refusal(refused: OutcomeError) -> Hl7Error:
