@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.harness` 
 import orjson
 from rich.console import Console
 from rich.table import Table
-from yilian.synth.alliance import generate
 
 from bench.harness.database import BenchDatabase, pg_reachable
 from bench.harness.report import write_results
@@ -39,6 +38,7 @@ from bench.harness.server import ServerProcess, free_port
 from yilian.alliance import register_institution
 from yilian.ingest.hl7 import MappingOptions, decode, parse, to_bundle
 from yilian.store.factory import open_repository
+from yilian.synth.alliance import generate
 from yilian.synth.hl7_out import messages
 from yilian.synth.model import Directory
 from yilian.transports.mllp import END_BLOCK, frame
