@@ -21,6 +21,7 @@ from rich.table import Table
 
 from yilian.cli.database import check_url, with_repository
 from yilian.cli.hl7_send import send_file
+from yilian.cli.keys import settings_with_codec
 from yilian.cli.serve import mllp_server, prepared_settings, within_app
 from yilian.config import Settings, SettingsError, load_settings
 from yilian.feeds.hl7_intake import Hl7Intake
@@ -168,7 +169,8 @@ def messages(
     settings = _settings(config, db_url=db)
     check_url(settings.database_url)
     if show:
-        found = with_repository(settings.database_url, lambda r: r.load_feed_message(show))
+        _, codec = settings_with_codec(config, db)  # the bytes are sealed when keys are configured
+        found = with_repository(settings.database_url, lambda r: r.load_feed_message(show), codec)
         if found is None:
             errors.print(f"[red]no message {escape(show)}[/red]")
             raise typer.Exit(1)

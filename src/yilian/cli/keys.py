@@ -8,7 +8,8 @@ Rotation, step by step (README "Security model"):
    keeping the old one after it; restart the servers (new writes use k2, old values still
    decrypt with k1).
 2. `yilian keys rotate --db URL --config FILE` re-encrypts every stored value not under k2,
-   current rows and history, in batches of one transaction each; safe to interrupt and rerun.
+   current rows and history, and the feed log's message bytes, in batches of one transaction
+   each; safe to interrupt and rerun.
 3. Remove k1 from the key file.  A server refuses to start while the database still needs it.
 
 For a new search hash key: set the new `hmac_key`, run `yilian keys rotate --hmac` (it rebuilds
@@ -155,7 +156,8 @@ def rotate(
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows per transaction")] = 500,
 ) -> None:
-    """Re-encrypt every stored identifier not under the primary key (current rows and history)."""
+    """Re-encrypt every stored identifier not under the primary key (current rows and
+    history), and the feed log's message bytes."""
     try:
         settings = load_settings(config_file=config, overrides={"db_url": db})
         codec = build_codec(settings)
@@ -173,7 +175,8 @@ def rotate(
     console.print(
         f"current versions: {report.current_rewritten} of {report.current_rows} re-encrypted; "
         f"history: {report.history_rewritten} of {report.history_rows}; "
-        f"search rows rebuilt for {report.reindexed} resources"
+        f"search rows rebuilt for {report.reindexed} resources; "
+        f"feed log: {report.feed_resealed} of {report.feed_rows} messages re-sealed"
     )
     console.print(describe_encryption(codec))
     if report.retired:

@@ -27,6 +27,12 @@ protection level 3 asks for confidentiality of such data in storage).  This modu
   every resource of another type) is handed back untouched, unparsed.  A value that fails to
   decrypt (tampered, or its key is gone) refuses the read with an OperationOutcome `exception`
   naming the resource and element, and is logged; the server keeps serving.
+* opaque bytes (the feed log's received messages and ACKs, whose PID segments carry the same
+  identifiers): `seal` wraps them whole as `sealed:v1:<key-id>:` + nonce | ciphertext | tag,
+  AES-256-GCM under the primary key, with associated data binding the place the caller names
+  (`feed_message/<id>/raw`) and the key id; `unseal` opens them with whichever configured key
+  the envelope names, and hands bytes without the prefix (stored before keys were configured)
+  back as they are.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from yilian.fhir.search.model import (
     TokenValue,
 )
 from yilian.privacy.keyring import Keyring
-from yilian.store.codec import KeyConfigurationError, KeyUse
+from yilian.store.codec import SEALED_PREFIX, KeyConfigurationError, KeyUse
 
 __all__ = [
     "CONTACT_SYSTEMS",
@@ -218,6 +224,32 @@ class IdentifierCodec:
             return [TokenQuery(v.system, self.hash(f"id|{v.system}", v.code))]
         return [v]
 
+    # -- opaque bytes ---------------------------------------------------------------------------
+    def seal(self, purpose: str, data: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        head = SEALED_PREFIX + self._primary.encode() + b":"
+        cipher = self._ciphers[self._primary]
+        return head + nonce + cipher.encrypt(nonce, data, _sealed_data(purpose, self._primary))
+
+    def unseal(self, purpose: str, stored: bytes) -> bytes:
+        if not stored.startswith(SEALED_PREFIX):
+            return stored
+        key_id, sep, raw = stored[len(SEALED_PREFIX) :].partition(b":")
+        kid = key_id.decode("ascii", "replace")
+        cipher = self._ciphers.get(kid)
+        if not sep or cipher is None:
+            raise _unreadable_bytes(purpose, f"they name key {kid!r}, which is not configured")
+        try:
+            return cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _sealed_data(purpose, kid))
+        except (InvalidTag, ValueError):
+            raise _unreadable_bytes(
+                purpose, "they fail their integrity check (altered, or moved from another row)"
+            ) from None
+
+    def sealed_stale(self, stored: bytes) -> bool:
+        """Whether `stored` is unsealed or sealed under a key other than the primary."""
+        return not stored.startswith(SEALED_PREFIX + self._primary.encode() + b":")
+
     # -- keys -----------------------------------------------------------------------------------
     def keys_in_use(self) -> Sequence[KeyUse]:
         return (KeyUse("data", self._primary), KeyUse("hmac", self.keyring.hmac_id))
@@ -316,6 +348,19 @@ def _copy_protected(body: dict[str, Any]) -> dict[str, Any]:
             for c in contacts
         ]
     return copy
+
+
+def _sealed_data(purpose: str, key_id: str) -> bytes:
+    return f"yilian|sealed|{purpose}|{key_id}".encode()
+
+
+def _unreadable_bytes(purpose: str, why: str) -> OutcomeError:
+    log.error("sealed bytes of %s: %s", purpose, why)
+    return OutcomeError(
+        Outcome.SERVER_ERROR,
+        IssueType.EXCEPTION,
+        f"the stored bytes of {purpose} cannot be decrypted: {why}",
+    )
 
 
 def _unreadable(where: str, why: str) -> OutcomeError:

@@ -12,7 +12,11 @@ fixed points:
 * `decode(resource_type, content)` on every row read (read, vread, history, search, include);
 * `stale(resource_type, content)` when `yilian keys rotate` decides what to rewrite;
 * `query(condition)` on every search condition before it is compiled to SQL;
-* `check(recorded)` at start-up, against the key ids the database has recorded in use.
+* `check(recorded)` at start-up, against the key ids the database has recorded in use;
+* `seal(purpose, data)` / `unseal(purpose, stored)` on opaque bytes kept beside the resources
+  (the feed log's received messages and ACKs), `sealed_stale(stored)` when rotating them.
+  `purpose` names where the bytes live (`feed_message/<id>/raw`), so sealed bytes copied to
+  another row or column do not open.
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from yilian.fhir.outcome import IssueType, Outcome, OutcomeError
 from yilian.fhir.search.model import Condition, IndexValue
 
-__all__ = ["PLAIN", "KeyConfigurationError", "KeyUse", "PlainCodec", "ResourceCodec"]
+__all__ = ["PLAIN", "SEALED_PREFIX", "KeyConfigurationError", "KeyUse", "PlainCodec", "ResourceCodec"]
+
+SEALED_PREFIX = b"sealed:v1:"
+"""How sealed bytes begin (`sealed:v1:<key-id>:` and the ciphertext), so bytes stored before
+keys were configured are told apart and still read, and a codec without keys refuses sealed
+bytes instead of handing them out as if they were the message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,17 @@ class ResourceCodec(Protocol):
     def check(self, recorded: Sequence[KeyUse]) -> None:
         """Raise when the database names a key this codec cannot use (start-up check)."""
 
+    def seal(self, purpose: str, data: bytes) -> bytes:
+        """The bytes to store for the opaque `data` kept at `purpose` (`data` itself when the
+        codec protects nothing)."""
+
+    def unseal(self, purpose: str, stored: bytes) -> bytes:
+        """The original bytes of `stored` (bytes stored unsealed are handed back as they are;
+        raise OutcomeError when sealed bytes cannot be opened)."""
+
+    def sealed_stale(self, stored: bytes) -> bool:
+        """Whether `stored` is not in the form `seal` writes now (a rotation re-seals it)."""
+
 
 class PlainCodec:
     """The no-op codec: content and index rows are stored as extracted."""
@@ -92,6 +113,21 @@ class PlainCodec:
 
     def keys_in_use(self) -> Sequence[KeyUse]:
         return ()
+
+    def seal(self, purpose: str, data: bytes) -> bytes:
+        return data
+
+    def unseal(self, purpose: str, stored: bytes) -> bytes:
+        if stored.startswith(SEALED_PREFIX):
+            raise OutcomeError(
+                Outcome.SERVER_ERROR,
+                IssueType.EXCEPTION,
+                f"the stored bytes of {purpose} are encrypted, but no encryption keys are configured",
+            )
+        return stored
+
+    def sealed_stale(self, stored: bytes) -> bool:
+        return False
 
     def check(self, recorded: Sequence[KeyUse]) -> None:
         data = sorted(k.key_id for k in recorded if k.purpose == "data")

@@ -4,6 +4,12 @@
 `save_feed_message` is an upsert on the message id; a second delivery of a stored message
 only counts it (`count_delivery`), so the row always shows the first arrival and the last
 processing.
+
+The message bytes and the ACK hold what the PID segment holds (resident ID, name, phone), so
+they go through the repository's codec: with encryption keys configured they are sealed at
+rest (`ResourceCodec.seal`, bound to the row id and column) and opened on every read; rows
+written before keys were configured read as they are until `yilian keys rotate` seals them
+(store/sql/recode.py).  Searching only ever compares the plain columns, never the bytes.
 """
 
 from __future__ import annotations
@@ -16,18 +22,26 @@ from typing import Any
 import orjson
 
 from yilian.store.base import Repository
+from yilian.store.codec import ResourceCodec
 from yilian.store.feed_log import FeedMessage, FeedMessageQuery
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.fragment import Sql
 
-__all__ = ["SqlFeedLog", "feed_log_tables"]
+__all__ = ["SEALED_COLUMNS", "SqlFeedLog", "feed_log_tables", "sealed_at"]
 
 _TEXT_COLUMNS = (
     "id", "received", "updated", "channel", "peer", "sending_application", "sending_facility",
     "control_id", "message_type", "version", "institution", "status", "ack_code", "error",
 )  # fmt: skip
 _COLUMNS = (*_TEXT_COLUMNS, "raw", "ack", "resources", "deliveries", "attempts")
+SEALED_COLUMNS = ("raw", "ack")
+"""The columns of `feed_message` sealed by the codec."""
+
+
+def sealed_at(message_id: str, column: str) -> str:
+    """The place a sealed column value is bound to (`ResourceCodec.seal`'s purpose)."""
+    return f"feed_message/{message_id}/{column}"
 
 
 def feed_log_tables(d: Dialect) -> list[Sql]:
@@ -52,6 +66,7 @@ class SqlFeedLog(Repository):
     """The feed-log half of the SQL Repository (mixed into SqlRepository)."""
 
     dialect: Dialect
+    codec: ResourceCodec
 
     @abstractmethod
     def _connection(self, read_only: bool) -> AbstractAsyncContextManager[Connection]: ...
@@ -59,8 +74,8 @@ class SqlFeedLog(Repository):
     async def save_feed_message(self, message: FeedMessage) -> None:
         values = [getattr(message, c) for c in _TEXT_COLUMNS]
         values += [
-            message.raw,
-            message.ack,
+            self.codec.seal(sealed_at(message.id, "raw"), message.raw),
+            self.codec.seal(sealed_at(message.id, "ack"), message.ack),
             orjson.dumps(list(message.resources)).decode(),
             message.deliveries,
             message.attempts,
@@ -131,17 +146,17 @@ class SqlFeedLog(Repository):
                 + where
                 + Sql(f" ORDER BY received DESC, id DESC LIMIT {int(limit)}")
             )
-        return [_message(row) for row in rows]
+        return [_message(row, self.codec) for row in rows]
 
 
-def _message(row: Sequence[Any]) -> FeedMessage:
+def _message(row: Sequence[Any], codec: ResourceCodec) -> FeedMessage:
     n = len(_TEXT_COLUMNS)
     text = dict(zip(_TEXT_COLUMNS, row[:n], strict=True))
     raw, ack, resources, deliveries, attempts = row[n:]
     return FeedMessage(
         **text,
-        raw=raw if isinstance(raw, bytes) else bytes(raw),
-        ack=ack if isinstance(ack, bytes) else bytes(ack),
+        raw=codec.unseal(sealed_at(text["id"], "raw"), raw if isinstance(raw, bytes) else bytes(raw)),
+        ack=codec.unseal(sealed_at(text["id"], "ack"), ack if isinstance(ack, bytes) else bytes(ack)),
         resources=tuple(orjson.loads(resources)),
         deliveries=int(deliveries),
         attempts=int(attempts),

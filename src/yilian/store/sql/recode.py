@@ -8,7 +8,9 @@ search hash key changes (`reindex`), also gets its search-index rows rebuilt fro
 plaintext.  Rows already in the current form are skipped, so the run is idempotent and an
 interrupted run simply starts again.  Current rows are read `FOR UPDATE` on PostgreSQL (SQLite
 serialises writers), so a server writing at the same time never loses a version to the
-rewrite.  Once both passes are through, the keys no value uses any more are retired.
+rewrite.  A third pass re-seals the feed log's message bytes and ACKs (`feed_message.raw`,
+`.ack`, store/sql/feed_log.py) that are stale: stored before keys were configured, or sealed
+under an older key.  Once every pass is through, the keys no value uses any more are retired.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from yilian.fhir import jsontext
 from yilian.store.codec import ResourceCodec
 from yilian.store.sql.connection import Connection
 from yilian.store.sql.dialect import Dialect
+from yilian.store.sql.feed_log import SEALED_COLUMNS, sealed_at
 from yilian.store.sql.fragment import BatchStatement, Sql
 from yilian.store.sql.indexing import delete_statements, insert_statements
 from yilian.store.sql.keys import active_keys, record_keys, retire_keys
@@ -45,6 +48,8 @@ class RecodeReport:
     history_rewritten: int
     reindexed: int
     retired: tuple[str, ...]
+    feed_rows: int = 0
+    feed_resealed: int = 0
 
 
 async def recode(
@@ -54,25 +59,30 @@ async def recode(
     codec: ResourceCodec,
     *,
     reindex: bool = False,
+    feed_log: bool = True,
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> RecodeReport:
-    """Rewrite every stale value (module docstring).  The codec must be able to decrypt every
-    value stored: a value under a key it lacks stops the run with the codec's error, after
-    the batches before it were committed."""
+    """Rewrite every stale value (module docstring); `feed_log` says whether the database has
+    the feed log (migration 7).  The codec must be able to decrypt every value stored: a
+    value under a key it lacks stops the run with the codec's error, after the batches
+    before it were committed."""
     types = sorted(codec.resource_types)
     async with connection(False) as conn:
         codec.check([k for k in await active_keys(conn) if k.purpose == "data" or not reindex])
-    if not types:
-        return RecodeReport(0, 0, 0, 0, 0, ())
-    current = await _current_pass(connection, d, indexer, codec, types, reindex, batch_size, progress)
-    history = await _history_pass(connection, d, codec, types, batch_size, progress)
+    current, history = (0, 0, 0), (0, 0)
+    if types:
+        current = await _current_pass(connection, d, indexer, codec, types, reindex, batch_size, progress)
+        history = await _history_pass(connection, d, codec, types, batch_size, progress)
+    feed = await _feed_pass(connection, d, codec, batch_size, progress) if feed_log else (0, 0)
     retired: list[str] = []
     async with connection(False) as conn:
         await record_keys(conn, codec, check=False)
         for use in codec.keys_in_use():
             retired += await retire_keys(conn, use.purpose, [use.key_id])
-    return RecodeReport(current[0], current[1], history[0], history[1], current[2], tuple(retired))
+    return RecodeReport(
+        current[0], current[1], history[0], history[1], current[2], tuple(retired), feed[0], feed[1]
+    )
 
 
 async def _count(connection: ConnectionFactory, d: Dialect, sql: str, types: list[str]) -> int:
@@ -178,6 +188,51 @@ async def _history_pass(
         if progress is not None:
             progress("resource_history", seen, total)
     return seen, rewritten
+
+
+async def _feed_pass(
+    connection: ConnectionFactory,
+    d: Dialect,
+    codec: ResourceCodec,
+    batch_size: int,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    """Re-seal the stale message bytes and ACKs of the feed log, in id order; rows are read
+    `FOR UPDATE` so a re-delivery processed meanwhile is not overwritten with older bytes."""
+    async with connection(True) as conn:
+        row = await conn.fetchone(Sql("SELECT COUNT(*) FROM feed_message"))
+    total = int(row[0]) if row else 0
+    seen = resealed = 0
+    after = ""
+    columns = ", ".join(SEALED_COLUMNS)
+    while True:
+        async with connection(False) as conn:
+            rows = await conn.fetchall(
+                Sql(
+                    f"SELECT id, {columns} FROM feed_message WHERE id > ? ORDER BY id LIMIT ?",
+                    (after, batch_size),
+                )
+                + d.for_update
+            )
+            updates: list[tuple[object, ...]] = []
+            for message_id, *stored in rows:
+                values = [_bytes(v) for v in stored]
+                if not any(codec.sealed_stale(v) for v in values):
+                    continue
+                places = [sealed_at(message_id, c) for c in SEALED_COLUMNS]
+                plain = [codec.unseal(p, v) for p, v in zip(places, values, strict=True)]
+                updates.append((*(codec.seal(p, v) for p, v in zip(places, plain, strict=True)), message_id))
+            if updates:
+                assignments = ", ".join(f"{c} = ?" for c in SEALED_COLUMNS)
+                await conn.batch([(f"UPDATE feed_message SET {assignments} WHERE id = ?", updates)])
+                resealed += len(updates)
+        if not rows:
+            break
+        seen += len(rows)
+        after = str(rows[-1][0])
+        if progress is not None:
+            progress("feed_message", seen, total)
+    return seen, resealed
 
 
 def _bytes(raw: Any) -> bytes:

@@ -29,7 +29,13 @@ from yilian.store.sql.fragment import Sql
 from yilian.store.sql.jobs import SqlJobStore
 from yilian.store.sql.keys import record_keys
 from yilian.store.sql.recode import Progress, RecodeReport, recode
-from yilian.store.sql.schema import KEYS_MIGRATION, MIGRATIONS, Migration, migrations_table
+from yilian.store.sql.schema import (
+    FEED_LOG_MIGRATION,
+    KEYS_MIGRATION,
+    MIGRATIONS,
+    Migration,
+    migrations_table,
+)
 from yilian.store.sql.session import Indexer
 
 __all__ = ["SqlRepository", "default_indexer"]
@@ -108,13 +114,15 @@ class SqlRepository(SqlAuditLog, SqlJobStore, SqlExportScan, SqlFeedLog):
         self, *, reindex: bool = False, batch_size: int = 500, progress: Progress | None = None
     ) -> RecodeReport:
         """Rewrite stored values the codec calls stale, rebuilding their search rows (and every
-        protected resource's search rows when `reindex`): `yilian keys rotate` (store/sql/recode.py)."""
+        protected resource's search rows when `reindex`), and re-seal the feed log's stale
+        message bytes: `yilian keys rotate` (store/sql/recode.py)."""
         return await recode(
             self._connection,
             self.dialect,
             self._indexer,
             self.codec,
             reindex=reindex,
+            feed_log=any(m.version == FEED_LOG_MIGRATION for m in self._migrations),
             batch_size=batch_size,
             progress=progress,
         )

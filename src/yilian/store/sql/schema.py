@@ -32,7 +32,7 @@ from yilian.store.sql.dialect import Dialect
 from yilian.store.sql.feed_log import feed_log_tables
 from yilian.store.sql.fragment import Sql
 
-__all__ = ["KEYS_MIGRATION", "MIGRATIONS", "Migration", "migrations_table"]
+__all__ = ["FEED_LOG_MIGRATION", "KEYS_MIGRATION", "MIGRATIONS", "Migration", "migrations_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,9 @@ class Migration:
 
 KEYS_MIGRATION = 5
 """The migration that creates `encryption_key` (the start-up key check needs it)."""
+
+FEED_LOG_MIGRATION = 7
+"""The migration that creates `feed_message` (a key rotation re-seals its bytes)."""
 
 
 def migrations_table(d: Dialect) -> Sql:
@@ -231,5 +234,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # issue 4, bulk data: the job table of $export / $import (bulk/jobs.py)
     Migration(6, "bulk data jobs: $export and $import status, shared by every worker", _bulk_jobs),
     # issue 9, feeds: every HL7 v2 message received, with its status and ACK (store/sql/feed_log.py)
-    Migration(7, "feed log: received messages, their status, ACK and error", feed_log_tables),
+    Migration(
+        FEED_LOG_MIGRATION, "feed log: received messages, their status, ACK and error", feed_log_tables
+    ),
 )
