@@ -18,6 +18,7 @@ from yilian.privacy.keyring import load_keyring
 from yilian.store.base import DEFAULT_PARTITION, Scope
 from yilian.store.codec import PLAIN, KeyConfigurationError, ResourceCodec
 from yilian.store.factory import open_repository
+from yilian.store.feed_log import FeedMessage
 
 runner = CliRunner()
 RESIDENT_ID = "330127199001011234"
@@ -122,6 +123,46 @@ def test_rotate_moves_everything_to_the_new_key(store_url: str, tmp_path: Path) 
     only_k2 = codec_of(config)
     assert isinstance(only_k2, IdentifierCodec) and only_k2.keyring.ids == ("k2",)
     assert read_patient(store_url, only_k2, f"phone={MOBILE}") == (RESIDENT_ID, ["p1"])
+
+
+def write_feed_message(url: str, codec: ResourceCodec) -> None:
+    """One received message whose PID carries the resident ID and a GBK name."""
+    raw = f"MSH|^~\\&|HIS|QX|||20261204||ADT^A01|1|P|2.4\rPID|||{RESIDENT_ID}^^^^NNCHN||王^小明\r"
+    when = "2026-12-04T00:00:00.000000+00:00"
+    message = FeedMessage(
+        id="m1", received=when, updated=when, channel="mllp", peer="10.0.0.7",
+        sending_application="HIS", sending_facility="QX", control_id="1", message_type="ADT^A01",
+        version="2.4", institution=None, status="stored", ack_code="AA", error="",
+        raw=raw.encode("gb18030"), ack=b"MSA|AA|1\r",
+    )  # fmt: skip
+
+    async def work() -> None:
+        repo = open_repository(url, codec=codec)
+        await repo.open()
+        try:
+            await repo.save_feed_message(message)
+        finally:
+            await repo.close()
+
+    anyio.run(work)
+
+
+def test_rotate_reseals_the_feed_log_and_messages_show_it_in_plaintext(
+    store_url: str, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "keys.toml"
+    config = config_for(tmp_path, key_file)
+    invoke("keys", "generate", "--file", str(key_file), "--id", "k1")
+    write_feed_message(store_url, codec_of(config))
+    invoke("keys", "generate", "--file", str(key_file), "--id", "k2")
+    code, out = invoke("keys", "rotate", "--db", store_url, "--config", str(config))
+    assert code == 0, out
+    assert "feed log: 1 of 1 messages re-sealed" in out and "needs k1 any more" in out
+    text = key_file.read_text(encoding="utf-8")
+    key_file.write_text("\n".join(line for line in text.splitlines() if not line.startswith("k1 ")) + "\n")
+    code, out = invoke("hl7", "messages", "--show", "m1", "--db", store_url, "--config", str(config))
+    assert code == 0, out
+    assert f"PID|||{RESIDENT_ID}^^^^NNCHN||王^小明" in out
 
 
 def test_rotate_hmac_rebuilds_the_search_rows(store_url: str, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from tests.serving import _register, server_settings, serving_app
 
 from yilian.api.app import create_app
 from yilian.cli.serve import with_mllp_listener
+from yilian.store.codec import PLAIN, ResourceCodec
 from yilian.store.factory import open_repository
 from yilian.transports.mllp import END_BLOCK, frame
 
@@ -35,13 +36,16 @@ class FeedServer:
 
 
 @contextmanager
-def feed_server(url: str, *, register: bool = True, **settings: Any) -> Iterator[FeedServer]:
+def feed_server(
+    url: str, *, register: bool = True, codec: ResourceCodec = PLAIN, **settings: Any
+) -> Iterator[FeedServer]:
     """A server on `url` whose facilities map as FACILITIES (unless overridden), with the
-    MLLP listener on a free port; institutions registered once per store."""
+    MLLP listener on a free port; institutions registered once per store; its repository
+    stores through `codec` (encryption keys)."""
     if register:
         _register(url, INSTITUTIONS)
     config = server_settings(url, **{"hl7_facilities": FACILITIES, **settings})
-    app = create_app(config, open_repository(url))
+    app = create_app(config, open_repository(url, codec=codec))
     with_mllp_listener(app, config)
     with serving_app(app) as root:
         yield FeedServer(root, app.state.mllp_port, app)

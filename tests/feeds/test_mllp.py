@@ -10,9 +10,12 @@ import threading
 import anyio
 import httpx
 import pytest
+from tests.contract.test_encrypted_identifiers import execute
 from tests.feeds.feed_server import feed_server, mllp_send, msh
 from tests.serving import auth_headers
 
+from yilian.privacy.encryption import IdentifierCodec
+from yilian.privacy.keyring import Keyring
 from yilian.store.factory import open_repository
 from yilian.store.feed_log import FeedMessage, FeedMessageQuery
 from yilian.transports.mllp import END_BLOCK, frame
@@ -65,6 +68,30 @@ def test_the_same_message_twice_stores_nothing_twice(store_url: str) -> None:
         assert _ack_code(first) == _ack_code(second) == "AA"
         [patient] = _patients(server.fhir, "100234")
         assert patient["meta"]["versionId"] == "1"
+
+
+def test_with_encryption_the_kept_message_is_sealed_and_a_resend_still_recognised(store_url: str) -> None:
+    keyed = IdentifierCodec(Keyring((("k1", b"\x01" * 32),), b"\x02" * 32))
+    sent = adt_a01("c-enc")
+    with feed_server(store_url, codec=keyed) as server:
+        first, second = mllp_send(server.mllp_port, sent, sent)
+        assert _ack_code(first) == _ack_code(second) == "AA"
+        [patient] = _patients(server.fhir, "100234")
+        assert patient["meta"]["versionId"] == "1"  # the re-sent bytes matched the sealed row
+
+    async def kept() -> tuple[list[FeedMessage], list[bytes]]:
+        repo = open_repository(store_url, codec=keyed)
+        await repo.open()
+        try:
+            found = await repo.search_feed_messages(FeedMessageQuery())
+        finally:
+            await repo.close()
+        rows = execute(store_url, "SELECT raw FROM feed_message")
+        return found, [bytes(r[0]) for r in rows]  # type: ignore[arg-type]
+
+    [message], [at_rest] = anyio.run(kept)
+    assert message.raw == sent and message.deliveries == 2
+    assert b"110105199003071234" not in at_rest and "王".encode() not in at_rest
 
 
 def test_an_unmapped_facility_is_refused_and_the_listener_goes_on(store_url: str) -> None:
