@@ -163,6 +163,8 @@ def test_rotate_reseals_the_feed_log_and_messages_show_it_in_plaintext(
     code, out = invoke("hl7", "messages", "--show", "m1", "--db", store_url, "--config", str(config))
     assert code == 0, out
     assert f"PID|||{RESIDENT_ID}^^^^NNCHN||王^小明" in out
+    code, out = invoke("hl7", "messages", "--db", store_url, "--config", str(config))
+    assert code == 0 and "m1" in out and "1 shown" in out
 
 
 def test_rotate_hmac_rebuilds_the_search_rows(store_url: str, tmp_path: Path) -> None:

@@ -166,10 +166,9 @@ def messages(
     config: ConfigOption = None,
 ) -> None:
     """List the HL7 messages kept, newest first, or show one whole."""
-    settings = _settings(config, db_url=db)
+    settings, codec = settings_with_codec(config, db)  # the kept bytes are sealed when keys are set
     check_url(settings.database_url)
     if show:
-        _, codec = settings_with_codec(config, db)  # the bytes are sealed when keys are configured
         found = with_repository(settings.database_url, lambda r: r.load_feed_message(show), codec)
         if found is None:
             errors.print(f"[red]no message {escape(show)}[/red]")
@@ -185,7 +184,7 @@ def messages(
         message_type=message_type.upper() if message_type else None,
         limit=max(1, limit),
     )
-    found_list = with_repository(settings.database_url, lambda r: r.search_feed_messages(query))
+    found_list = with_repository(settings.database_url, lambda r: r.search_feed_messages(query), codec)
     console = Console()  # sized to the terminal now, not when the module was imported
     if not found_list:
         console.print("no messages match")
