@@ -78,7 +78,9 @@ async def recode(
     retired: list[str] = []
     async with connection(False) as conn:
         await record_keys(conn, codec, check=False)
-        for use in codec.keys_in_use():
+        # With no protected types configured, resources of types protected before were not
+        # looked at, so no key can be known to be unused.
+        for use in codec.keys_in_use() if types else ():
             retired += await retire_keys(conn, use.purpose, [use.key_id])
     return RecodeReport(
         current[0], current[1], history[0], history[1], current[2], tuple(retired), feed[0], feed[1]
