@@ -13,7 +13,9 @@ bytes here and sends back the ACK it gets.  For each message:
    principal (the token's on HTTP; on MLLP, which has no authentication, a system principal
    for that institution), so the access policy and the audit trail see HL7 writes as they see
    FHIR ones, and a message is stored whole or not at all;
-5. the message, its status, ACK, error and the resources it wrote go to the feed log.
+5. the message, its status, ACK, error and the resources it wrote go to the feed log (on
+   PostgreSQL committed asynchronously: the FHIR writes of step 4 are already durable, and
+   losing a log row in a crash only means a re-send is processed again, idempotently).
 
 Nothing a sender does raises out of `receive`: a failure is an AE or AR with a reason.
 """

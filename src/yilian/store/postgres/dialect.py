@@ -50,6 +50,7 @@ class PostgresDialect(Dialect):
     key_text = 'TEXT COLLATE "C"'
     content_type = "BYTEA"
     for_update = " FOR UPDATE"
+    relaxed_commit = "SET LOCAL synchronous_commit TO OFF"
 
     def in_list(self, expr: str, values: Sequence[object]) -> Sql:
         if not values:

@@ -106,6 +106,10 @@ class Dialect:
         )
 
     for_update = ""
+    relaxed_commit: str | None = None
+    """A statement that lets this transaction's commit return before its WAL is flushed
+    (PostgreSQL's asynchronous commit), for writes whose loss in a crash loses nothing that
+    another durable write does not keep; None where the engine has no such switch."""
     """Suffix of the SELECT that reads a row an update is about to replace, so concurrent
     writers of one resource queue up instead of both seeing the old version."""
 

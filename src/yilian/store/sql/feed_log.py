@@ -83,6 +83,8 @@ class SqlFeedLog(Repository):
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("id", "received"))
         marks = ", ".join("?" for _ in _COLUMNS)
         async with self._connection(False) as conn:
+            if self.dialect.relaxed_commit:
+                await conn.execute(Sql(self.dialect.relaxed_commit))
             await conn.execute(
                 Sql(
                     f"INSERT INTO feed_message ({', '.join(_COLUMNS)}) VALUES ({marks}) "
