@@ -53,20 +53,28 @@ class Seg:
     """A segment of a parsed message, with its position among segments of its name
     (`index`, 1-based) for error locations like `OBX[2]-5`."""
 
-    __slots__ = ("_segment", "index", "name", "total")
+    __slots__ = ("_esc", "_reps", "_segment", "index", "name", "total")
 
     def __init__(self, segment: Any, index: int = 1, total: int = 1) -> None:
         self._segment = segment
+        self._esc = str(getattr(segment, "esc", "\\") or "\\")
+        self._reps: dict[int, list[Rep]] = {}  # a mapping reads the same fields many times
         self.name = str(segment[0]).strip()
         self.index = index
         self.total = total
 
     def _escaped(self, text: str) -> str:
-        value = str(unescape(self._segment, text)).strip()
+        value = (str(unescape(self._segment, text)) if self._esc in text else text).strip()
         return "" if value == '""' else value
 
     def reps(self, field: int) -> list[Rep]:
         """Field `field` as repetitions (none when it is absent or empty)."""
+        cached = self._reps.get(field)
+        if cached is None:
+            cached = self._reps[field] = self._read(field)
+        return cached
+
+    def _read(self, field: int) -> list[Rep]:
         if field < 1 or field >= len(self._segment):
             return []
         if self.name in ("MSH", "BHS", "FHS") and field in (1, 2):
