@@ -22,8 +22,9 @@ from rich.table import Table
 from yilian.cli.database import check_url, with_repository
 from yilian.cli.hl7_send import send_file
 from yilian.cli.keys import settings_with_codec
+from yilian.cli.options import ConfigOption, DbOption, resolve_settings
 from yilian.cli.serve import mllp_server, prepared_settings, within_app
-from yilian.config import Settings, SettingsError, load_settings
+from yilian.config import Settings
 from yilian.feeds.hl7_intake import Hl7Intake
 from yilian.store.feed_log import FEED_STATUSES, FeedMessage, FeedMessageQuery, FeedStatus
 
@@ -37,21 +38,6 @@ console = Console()
 errors = Console(stderr=True)
 BEIJING = timezone(timedelta(hours=8))
 T = TypeVar("T")
-
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="Database URL (default: setting db_url, else under data_dir)")
-]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file (default: $YILIAN_CONFIG)", dir_okay=False)
-]
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config_file=config, overrides=overrides)
-    except SettingsError as exc:
-        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
-        raise typer.Exit(2) from None
 
 
 @hl7_app.command("listen")
@@ -70,7 +56,7 @@ def listen(
 ) -> None:
     """Receive HL7 v2 over MLLP until interrupted (Ctrl-C), acknowledging each message once
     it is stored.  Facilities map to institutions by the hl7_facilities setting."""
-    settings = _settings(
+    settings = resolve_settings(
         config,
         db_url=db,
         hl7_host=host,
@@ -221,7 +207,7 @@ def replay(
     if not ids and not status:
         errors.print("[red]name message ids, or --status error (with --since) to choose them[/red]")
         raise typer.Exit(2)
-    settings = prepared_settings(_settings(config, db_url=db))
+    settings = prepared_settings(resolve_settings(config, db_url=db))
     chosen_query = FeedMessageQuery(status=_statuses(status), since=_instant(since, "--since"), limit=limit)
 
     async def run(intake: Hl7Intake) -> list[tuple[str, Any]]:

@@ -23,8 +23,8 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from yilian.auth.principal import Principal, SmartScope
+from yilian.cli.options import resolve_settings
 from yilian.cli.serve import prepared_settings, within_app
-from yilian.config import Settings, SettingsError, load_settings
 from yilian.feeds.frontsheet import FileRefused, FrontSheetReport, import_frontsheet, report_path_for
 
 __all__ = ["frontsheet_command"]
@@ -57,7 +57,7 @@ def frontsheet_command(
 
     Exits 1 when some rows failed (every problem is in the report), 2 when the file could not
     be imported at all."""
-    settings = prepared_settings(_settings(config, db))
+    settings = prepared_settings(resolve_settings(config, db_url=db))
     started = time.monotonic()
     report_path = report or report_path_for(file)
 
@@ -101,14 +101,6 @@ def frontsheet_command(
     console.print(f"error report: {escape(str(outcome.report_path))}", soft_wrap=True)
     if outcome.failed:
         raise typer.Exit(1)
-
-
-def _settings(config: Path | None, db: str | None) -> Settings:
-    try:
-        return load_settings(config_file=config, overrides={"db_url": db})
-    except SettingsError as exc:
-        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
-        raise typer.Exit(2) from None
 
 
 def _importer(institution: str) -> Principal:

@@ -7,8 +7,7 @@ both to the api or the alliance functions.  It holds no FHIR or domain logic of 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -34,10 +33,11 @@ from yilian.cli.export import export_command
 from yilian.cli.hl7 import hl7_app
 from yilian.cli.import_group import import_app
 from yilian.cli.keys import announce_encryption, keys_app, with_demo_keys
+from yilian.cli.options import ConfigOption, DbOption, resolve_settings
 from yilian.cli.serve import announce_auth, check_auth, run_server
 from yilian.cli.synth import synth_command
 from yilian.cli.token import token_command
-from yilian.config import Settings, SettingsError, load_settings
+from yilian.config import Settings, SettingsError
 from yilian.store.base import Repository
 
 __all__ = ["app"]
@@ -87,21 +87,6 @@ app.add_typer(import_app, name="import")
 console = Console()
 errors = Console(stderr=True)
 
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql://user@host/db")
-]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file (default: $YILIAN_CONFIG)", dir_okay=False)
-]
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config_file=config, overrides=overrides)
-    except SettingsError as exc:
-        errors.print("[red]invalid settings:[/red]", escape(str(exc)))
-        raise typer.Exit(2) from None
-
 
 @app.command()
 def serve(
@@ -135,7 +120,7 @@ def serve(
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir/ (and HL7 v2 at /hl7v2, and over MLLP
     with --hl7-port)."""
-    settings = _settings(
+    settings = resolve_settings(
         config,
         db_url=db,
         host=host,
@@ -193,7 +178,9 @@ def demo(
 ) -> None:
     """Load a synthetic alliance into an embedded SQLite file and serve it (auth on, with
     ready-made development tokens), with HL7 v2 over MLLP and files to try the feeds with."""
-    settings = _settings(config, host=host, port=port, workers=1, auth_dev_issuer=True, hl7_port=hl7_port)
+    settings = resolve_settings(
+        config, host=host, port=port, workers=1, auth_dev_issuer=True, hl7_port=hl7_port
+    )
     settings = settings.replace(
         db_url=db or demo_database(settings), hl7_facilities=settings.hl7_facilities or demo_facilities()
     )
@@ -283,7 +270,7 @@ def institution_add(
     config: ConfigOption = None,
 ) -> None:
     """Register an institution: its partition and its Organization resource."""
-    settings = _settings(config, db_url=db)
+    settings = resolve_settings(config, db_url=db)
     partition = with_repository(settings.database_url, lambda repo: register_institution(repo, code, name))
     console.print(
         f"registered [bold]{partition.code}[/bold] ({escape(partition.name)}), "
@@ -294,7 +281,7 @@ def institution_add(
 @institution_app.command("list")
 def institution_list(db: DbOption = None, config: ConfigOption = None) -> None:
     """List registered institutions."""
-    settings = _settings(config, db_url=db)
+    settings = resolve_settings(config, db_url=db)
     partitions = with_repository(settings.database_url, list_institutions)
     if not partitions:
         console.print("no institutions registered")
@@ -317,6 +304,6 @@ def institution_remove(
     config: ConfigOption = None,
 ) -> None:
     """Unregister an institution (refused while it still holds records)."""
-    settings = _settings(config, db_url=db)
+    settings = resolve_settings(config, db_url=db)
     removed = with_repository(settings.database_url, lambda repo: remove_institution(repo, code))
     console.print(f"removed [bold]{removed.code}[/bold] ({escape(removed.name)})")
