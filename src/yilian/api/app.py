@@ -30,6 +30,7 @@ from yilian.api.errors import install_error_handlers
 from yilian.api.hl7_route import add_hl7_route
 from yilian.api.request import FHIR_PREFIX
 from yilian.api.smart import add_smart_routes, issuer_directory
+from yilian.api.static import add_static_routes
 from yilian.bulk.jobs import JobManager
 from yilian.config import Settings
 from yilian.feeds.hl7_intake import Hl7Intake
@@ -116,9 +117,10 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
         description=_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from the package's own copy of Swagger UI, never a CDN
         redoc_url=None,
     )
+    add_static_routes(app)
     install_error_handlers(app)
     auth = authenticator_for(settings)
     # With authentication on, the alliance policy decides every interaction (roles, scopes,
