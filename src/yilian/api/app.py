@@ -33,6 +33,7 @@ from yilian.api.smart import add_smart_routes, issuer_directory
 from yilian.api.static import add_static_routes
 from yilian.bulk.jobs import JobManager
 from yilian.config import Settings
+from yilian.console import add_console
 from yilian.feeds.hl7_intake import Hl7Intake
 from yilian.feeds.settings import intake_settings
 from yilian.privacy.audit import AuditTrail
@@ -150,6 +151,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     add_hl7_route(app, auth, intake, settings.hl7_max_message_bytes)
     app.state.hl7_intake = intake
     app.state.router = router  # for the CLI commands that run inside this composition
+    add_console(app, router, auth, settings)  # the web application, under /console/
     _add_fhir_routes(app, endpoint)
     app.fhir_endpoint = endpoint
 
