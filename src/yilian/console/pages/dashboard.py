@@ -12,9 +12,9 @@ researchers none.
 from __future__ import annotations
 
 from collections import Counter
-from itertools import pairwise
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from itertools import pairwise
 
 from starlette.responses import Response
 
