@@ -122,6 +122,7 @@ def test_demo_loads_once_and_refuses_removal_of_a_busy_institution(store_url: st
         "http://127.0.0.1:8099/fhir/dongshan-thc/",
         "http://127.0.0.1:8099/fhir/baishui-thc/",
         "http://127.0.0.1:8099/docs",
+        "http://127.0.0.1:8099/console/login",
         "curl ",
     ):
         assert expected in out, out

@@ -201,14 +201,29 @@ def demo(
         ("Alliance-wide FHIR base", f"{base}/fhir/"),
         *((f"FHIR base of {inst.code}", f"{base}/fhir/{inst.code}/") for inst in loaded),
         ("OpenAPI docs", f"{base}/docs"),
+        ("Console (web application)", f"{base}/console/"),
         ("Database", settings.database_url),
     ]
     for label, value in lines:
         console.print(f"{label + ':':<34} [cyan]{escape(value)}[/cyan]", soft_wrap=True)
+    _print_demo_console(settings, base)
     _print_demo_auth(settings, loaded, base)
     _print_demo_feeds(settings, write_demo_feeds(settings.data_path))
     if serve_after:
         run_server(settings)
+
+
+def _print_demo_console(settings: Settings, base: str) -> None:
+    """How to log in to the console (its login page lists the demo users)."""
+    if settings.auth == "off":
+        console.print(f"Console: open {base}/console/ (authentication is off: no login)", soft_wrap=True)
+        return
+    console.print(
+        f"Console: open {base}/console/login and pick a demo user (a doctor at each institution, "
+        "a records officer, the system administrator), or paste one of the tokens below.",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def _print_demo_auth(settings: Settings, loaded: list[LoadedInstitution], base: str) -> None:
