@@ -182,6 +182,14 @@ class Settings:
         "", "Comma-separated folders `$import` may read local files from; empty: none"
     )
 
+    # --- the console (yilian.console) ---
+    console_session_key: str = _doc(
+        "",
+        "Secret that signs console session cookies (every worker must share it); empty: `serve` keeps "
+        "one in `data_dir`/console-session-key, made on first start",
+        repr=False,
+    )
+
     # --- HL7 v2 feeds (yilian.feeds, yilian.transports) ---
     hl7_facilities: str = _doc(
         "",

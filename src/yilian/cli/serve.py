@@ -15,7 +15,9 @@ ACK: about 40 ms a request at two workers against 1.5 ms at one.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -193,10 +195,27 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def with_console_key(settings: Settings) -> Settings:
+    """`settings` with the console's cookie key settled before any worker starts, so a session
+    signed by one worker is read by the next: the configured key, else a file under
+    `data_dir` (mode 0600, made on first start)."""
+    if settings.console_session_key:
+        return settings
+    path = settings.data_path / "console-session-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            contextlib.suppress(FileExistsError),
+            os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out,
+        ):
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return settings.replace(console_session_key=path.read_text().strip())
+
+
 def run_server(settings: Settings) -> None:
     """Serve until interrupted, recording to the audit trail unless it is switched off (the
     key is settled here, once, so worker processes inherit it through the environment)."""
-    settings = with_audit_key(settings, Console())
+    settings = with_console_key(with_audit_key(settings, Console()))
     log_level = settings.log_level.lower()
     # uvicorn's access log (a formatted line per request, under load a sizeable share of a
     # read's CPU) only at debug level: who read what is the audit trail's job.

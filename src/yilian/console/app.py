@@ -62,7 +62,9 @@ class Console:
         self.router = router
         self.auth = auth
         self.settings = settings
-        self.signer = CookieSigner.random()
+        # One key for every worker process (serve settles it, cli/serve.py), else per start.
+        key = settings.console_session_key
+        self.signer = CookieSigner(key.encode()) if key else CookieSigner.random()
         self.pages: list[Page] = discover()
         self._directory: dict[str, str] = {}
         self._directory_read = 0.0
