@@ -13,13 +13,13 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import uvicorn
@@ -34,6 +34,7 @@ _KEY_DIR = Path(tempfile.mkdtemp(prefix="yilian-test-issuer-"))
 atexit.register(shutil.rmtree, _KEY_DIR, ignore_errors=True)
 DEV_KEY_PATH = str(_KEY_DIR / "dev-issuer.pem")
 SYSTEM_SCOPES = "system/*.cruds"
+T = TypeVar("T")
 
 
 @cache
@@ -58,6 +59,29 @@ def server_settings(url: str, *, auth: Literal["on", "off"] = "on", **settings: 
     return replace(Settings(), db_url=url, auth=auth, **{**base, **settings})
 
 
+def run_blocking(function: Callable[[], Awaitable[T]]) -> T:
+    """Run an async function to completion in a fresh thread and return its result.
+
+    Playwright's sync API keeps an asyncio loop marked running in the test's thread for as
+    long as the browser is open, so `anyio.run` there fails; a thread of its own has no loop.
+    """
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(("ok", anyio.run(function)))
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome.append(("error", exc))
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
 def _register(url: str, institutions: Sequence[tuple[str, str]]) -> None:
     async def run() -> None:
         repo = open_repository(url)
@@ -68,7 +92,7 @@ def _register(url: str, institutions: Sequence[tuple[str, str]]) -> None:
         finally:
             await repo.close()
 
-    anyio.run(run)
+    run_blocking(run)
 
 
 @contextmanager
