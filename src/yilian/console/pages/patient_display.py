@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from yilian.alliance.identifiers import INSTITUTION_SYSTEM, RESIDENT_ID_SYSTEM
+from yilian.console.i18n import N_
 from yilian.console.view import ConsoleView
 from yilian.fhir.outcome import OutcomeError
 
@@ -63,7 +64,7 @@ def resident_id(patient: Mapping[str, Any]) -> str | None:
     return None
 
 
-SEX_LABELS = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
+SEX_LABELS = {"male": N_("male"), "female": N_("female"), "other": N_("other"), "unknown": N_("unknown")}
 
 
 def sex_label(patient: Mapping[str, Any]) -> str:
