@@ -52,17 +52,25 @@ def seed_county_patient(site: ConsoleSite) -> str:
             },
             {
                 "resourceType": "Condition",
-                "code": {"coding": [{"system": "urn:oid:2.16.156.10011.2.3.3.11", "code": "E11.9"}], "text": "2型糖尿病"},
+                "code": {
+                    "coding": [{"system": "urn:oid:2.16.156.10011.2.3.3.11", "code": "E11.9"}],
+                    "text": "2型糖尿病",
+                },
                 "subject": subject,
                 "recordedDate": "2026-03-04",
             },
         ]
-        for when, value, flag in (("2026-03-04T08:40:00+08:00", 7.8, "H"), ("2026-04-01T08:40:00+08:00", 6.1, "N")):
+        for when, value, flag in (
+            ("2026-03-04T08:40:00+08:00", 7.8, "H"),
+            ("2026-04-01T08:40:00+08:00", 6.1, "N"),
+        ):
             records.append(
                 {
                     "resourceType": "Observation",
                     "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": LOINC_GLUCOSE, "display": "葡萄糖"}]},
+                    "code": {
+                        "coding": [{"system": "http://loinc.org", "code": LOINC_GLUCOSE, "display": "葡萄糖"}]
+                    },
                     "subject": subject,
                     "effectiveDateTime": when,
                     "valueQuantity": {"value": value, "unit": "mmol/L"},
@@ -129,7 +137,9 @@ def test_a_township_doctor_needs_break_the_glass_with_a_reason(console: ConsoleS
         assert no_csrf.status_code == 403
         assert doctor.get(f"/console/patients/{pid}").status_code in (403, 404)
 
-        opened = doctor.post(f"/console/patients/{pid}", data={"csrf_token": token, "reason": "急诊昏迷，需查看既往血糖"})
+        opened = doctor.post(
+            f"/console/patients/{pid}", data={"csrf_token": token, "reason": "急诊昏迷，需查看既往血糖"}
+        )
         assert opened.status_code == 303, opened.text[:2000]
         record = doctor.get(opened.headers["location"])
     assert record.status_code == 200

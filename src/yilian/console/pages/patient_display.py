@@ -93,7 +93,7 @@ async def institutions_of(
         if not rid:
             continue
         managing = _managing_institution(resource)
-        if managing in view.institutions:
+        if managing is not None and managing in view.institutions:
             found[rid] = managing
         else:
             wanted.append(rid)

@@ -20,7 +20,14 @@ from starlette.responses import Response
 from yilian.auth.purpose import BREAK_GLASS_HEADER, MAX_REASON_CHARS, PURPOSE_HEADER, with_purpose
 from yilian.console.i18n import N_
 from yilian.console.pages import Page
-from yilian.console.pages.patient_display import display_name, entries, institutions_of, mrn, resident_id, sex_label
+from yilian.console.pages.patient_display import (
+    display_name,
+    entries,
+    institutions_of,
+    mrn,
+    resident_id,
+    sex_label,
+)
 from yilian.console.pages.patient_record_items import Row, lab_rows, row_of, trend
 from yilian.console.view import ConsoleView
 from yilian.fhir.outcome import OutcomeError
@@ -86,7 +93,9 @@ async def patient_record(view: ConsoleView) -> Response:
             return await _refused(view, pid, refusal, status=400, reason_missing=True)
         if view.principal is None:
             return view.redirect("/login")
-        emergency = with_purpose(view.principal, {PURPOSE_HEADER: "emergency", BREAK_GLASS_HEADER: reason[:MAX_REASON_CHARS]})
+        emergency = with_purpose(
+            view.principal, {PURPOSE_HEADER: "emergency", BREAK_GLASS_HEADER: reason[:MAX_REASON_CHARS]}
+        )
         try:
             await replace(view, principal=emergency).fhir("GET", f"Patient/{pid}")
         except OutcomeError as error:
@@ -141,5 +150,11 @@ async def patient_record(view: ConsoleView) -> Response:
 
 
 PAGE = Page(
-    "/patients/{id}", "patient-record", N_("Patient record"), patient_record, order=21, in_nav=False, methods=("GET", "POST")
+    "/patients/{id}",
+    "patient-record",
+    N_("Patient record"),
+    patient_record,
+    order=21,
+    in_nav=False,
+    methods=("GET", "POST"),
 )

@@ -102,7 +102,11 @@ def _what_detail_status(resource: Mapping[str, Any]) -> tuple[str, str, str]:
         return concept_text(resource.get("code")), manifestation, concept_code(resource.get("clinicalStatus"))
     if kind == "DocumentReference":
         title = next(
-            (str(c.get("attachment", {}).get("title")) for c in resource.get("content") or [] if c.get("attachment", {}).get("title")),
+            (
+                str(c.get("attachment", {}).get("title"))
+                for c in resource.get("content") or []
+                if c.get("attachment", {}).get("title")
+            ),
             "",
         )
         return concept_text(resource.get("type")) or title, title, str(resource.get("status") or "")
@@ -110,7 +114,12 @@ def _what_detail_status(resource: Mapping[str, Any]) -> tuple[str, str, str]:
         provision = resource.get("provision") or {}
         purposes = ", ".join(str(p.get("code")) for p in provision.get("purpose") or [] if p.get("code"))
         actors = ", ".join(
-            str((a.get("reference") or {}).get("display") or ((a.get("reference") or {}).get("identifier") or {}).get("value") or (a.get("reference") or {}).get("reference") or concept_text(a.get("role")))
+            str(
+                (a.get("reference") or {}).get("display")
+                or ((a.get("reference") or {}).get("identifier") or {}).get("value")
+                or (a.get("reference") or {}).get("reference")
+                or concept_text(a.get("role"))
+            )
             for a in provision.get("actor") or []
         )
         return purposes, actors, str(resource.get("status") or "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
@@ -73,7 +74,7 @@ async def patients(view: ConsoleView) -> Response:
     q = " ".join(params.get("q", "").split())[:MAX_QUERY_CHARS]
     count = _int(params.get("_count"), PAGE_SIZE, 1, MAX_PAGE_SIZE)
     offset = _int(params.get("_offset"), 0, 0, 10**9)
-    context: dict[str, object] = {"q": q, "hits": [], "kind": None, "error": None, "total": None}
+    context: dict[str, Any] = {"q": q, "hits": [], "kind": None, "error": None, "total": None}
     context.update(count=count, offset=offset, previous_url=None, next_url=None)
     if not q:
         return view.render("patients.html", **context)
@@ -84,7 +85,7 @@ async def patients(view: ConsoleView) -> Response:
         answer = await view.fhir("GET", "Patient", query=query)
     except OutcomeError as refused:
         context["error"] = str(refused)
-        return view.render("patients.html", status=200, **context)
+        return view.render("patients.html", **context)
     found = entries(answer.body)
     where = await institutions_of(view, "Patient", found)
     hits = []
