@@ -11,6 +11,7 @@ user as principal, so the access policy decides the write as for any other.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
@@ -23,7 +24,7 @@ from yilian.console.view import ConsoleView
 from yilian.feeds.hl7_intake import Receipt
 from yilian.fhir.outcome import OutcomeError
 from yilian.ingest.hl7 import Hl7Error, decode
-from yilian.store.feed_log import FEED_STATUSES, FeedMessage, FeedMessageQuery, FeedStatus
+from yilian.store.feed_log import FEED_STATUSES, FeedMessage, FeedMessageQuery
 
 __all__ = ["PAGES"]
 
@@ -55,13 +56,18 @@ async def interfaces(view: ConsoleView) -> Response:
     status = params.get("status", "")
     since, until = params.get("since", "").strip(), params.get("until", "").strip()
     before_received, before_id = params.get("before_received", ""), params.get("before_id", "")
-    context = {"statuses": FEED_STATUSES, "chosen_status": status, "since": since, "until": until}
+    context: dict[str, Any] = {
+        "statuses": FEED_STATUSES,
+        "chosen_status": status,
+        "since": since,
+        "until": until,
+    }
     if not scope.visible:
         return view.render("interfaces.html", status=403, hidden=True, messages=[], **context)
     try:
         if status and status not in FEED_STATUSES:
             raise BadFilter("status")
-        statuses: tuple[FeedStatus, ...] = (status,) if status else ()  # type: ignore[assignment]
+        statuses = tuple(s for s in FEED_STATUSES if s == status)
         query = FeedMessageQuery(
             status=statuses,
             since=_utc(since, "since") if since else None,
