@@ -151,7 +151,7 @@ def create_app(settings: Settings, repository: Repository) -> FastAPI:
     add_hl7_route(app, auth, intake, settings.hl7_max_message_bytes)
     app.state.hl7_intake = intake
     app.state.router = router  # for the CLI commands that run inside this composition
-    add_console(app, router, auth, settings)  # the web application, under /console/
+    add_console(app, router, auth, settings, intake)  # the web application, under /console/
     _add_fhir_routes(app, endpoint)
     app.fhir_endpoint = endpoint
 

@@ -31,6 +31,7 @@ from yilian.console.i18n import LANG_COOKIE, choose_language
 from yilian.console.pages import Page, discover
 from yilian.console.session import CSRF_FIELD, CookieSigner, new_csrf_value
 from yilian.console.view import CONSOLE_PREFIX, ConsoleView
+from yilian.feeds.hl7_intake import Hl7Intake
 from yilian.fhir.outcome import OutcomeError
 from yilian.router.router import FhirRouter
 
@@ -56,10 +57,14 @@ class Authenticator(Protocol):
 
 
 class Console:
-    """The console's shared parts: router, authenticator, settings, cookie signer, pages."""
+    """The console's shared parts: router, authenticator, settings, cookie signer, pages, and
+    the HL7 intake the interfaces page replays messages with (None: replay is not offered)."""
 
-    def __init__(self, router: FhirRouter, auth: Authenticator, settings: Settings) -> None:
+    def __init__(
+        self, router: FhirRouter, auth: Authenticator, settings: Settings, hl7_intake: Hl7Intake | None = None
+    ) -> None:
         self.router = router
+        self.hl7_intake = hl7_intake
         self.auth = auth
         self.settings = settings
         # One key for every worker process (serve settles it, cli/serve.py), else per start.
@@ -143,9 +148,16 @@ class Console:
         return response
 
 
-def add_console(app: FastAPI, router: FhirRouter, auth: Authenticator, settings: Settings) -> Console:
-    """Mount the console under `/console/` of `app`; `/console` redirects there."""
-    console = Console(router, auth, settings)
+def add_console(
+    app: FastAPI,
+    router: FhirRouter,
+    auth: Authenticator,
+    settings: Settings,
+    hl7_intake: Hl7Intake | None = None,
+) -> Console:
+    """Mount the console under `/console/` of `app`; `/console` redirects there.  `hl7_intake`
+    is the application's HL7 intake (the API builds it), for replaying kept messages."""
+    console = Console(router, auth, settings, hl7_intake)
 
     async def to_console(request: Request) -> RedirectResponse:
         root = request.scope.get("root_path", "").rstrip("/")

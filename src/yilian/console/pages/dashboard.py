@@ -4,9 +4,8 @@ Everything about records comes from the router as the user: `_summary=count` sea
 resource type and institution (so a doctor sees the counts the FHIR API would give them, and
 each search is in the audit trail as theirs), and Encounters per month for the activity chart
 (twelve months ending with the newest Encounter the user may see, so old or synthetic data
-still draws).  Feed status reads the feed log, which is operational data outside FHIR: an
-institution's staff see their institution's messages, alliance-level staff all, patients and
-researchers none.
+still draws).  Feed status reads the feed log, which is operational data outside FHIR, within
+the user's `feed_scope` (console/feed_access.py).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from itertools import pairwise
 from starlette.responses import Response
 
 from yilian.console.dates import beijing_date, now_beijing
+from yilian.console.feed_access import feed_scope
 from yilian.console.i18n import N_
 from yilian.console.pages import Page
 from yilian.console.view import ConsoleView
@@ -32,7 +32,6 @@ ACTIVITY_MONTHS = 12
 FEED_DAYS = 14
 FEED_LIMIT = 2000
 """At most this many feed-log rows are read for the feed panel (it says so when reached)."""
-_NO_FEED_ROLES = frozenset({"patient", "researcher", "insurance"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +92,11 @@ class FeedDay:
 async def _feed_status(view: ConsoleView) -> tuple[list[FeedDay], bool, bool]:
     """(messages per Beijing day, newest first; whether the limit was reached; whether the
     user may see the feed log at all)."""
-    principal = view.principal
-    if principal is None or principal.role in _NO_FEED_ROLES:
+    scope = feed_scope(view.principal)
+    if not scope.visible:
         return [], False, False
     since = (now_beijing() - timedelta(days=FEED_DAYS)).astimezone(UTC).isoformat(timespec="microseconds")
-    query = FeedMessageQuery(since=since, institution=principal.institution, limit=FEED_LIMIT)
+    query = FeedMessageQuery(since=since, institution=scope.institution, limit=FEED_LIMIT)
     try:
         messages = await view.router.repository.search_feed_messages(query)
     except OutcomeError:
