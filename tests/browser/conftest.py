@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,7 +27,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from tests.api.helpers import INSTITUTIONS
-from tests.serving import running_server
+from tests.serving import run_blocking, running_server
+
+from yilian.cli.demo import load_sample
+from yilian.store.factory import open_repository
 
 REQUIRE_BROWSER = os.environ.get("YILIAN_REQUIRE_BROWSER") == "1"
 SCREENSHOTS = os.environ.get("YILIAN_SCREENSHOTS") == "1"
@@ -157,3 +161,22 @@ def screenshot(page: Any) -> Callable[[str], Path | None]:
         return target
 
     return take
+
+
+@contextmanager
+def demo_server(tmp_path_factory: pytest.TempPathFactory, **settings: Any) -> Iterator[str]:
+    """The root URL of a server over the demo's alliance (six members, 120 residents, loaded
+    as `yilian demo` loads it), for the console's browser tests to override `live_server`."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'demo.sqlite'}"
+
+    async def load() -> None:
+        repository = open_repository(url)
+        await repository.open()
+        try:
+            await load_sample(repository, "http://127.0.0.1/fhir")
+        finally:
+            await repository.close()
+
+    run_blocking(load)
+    with running_server(url, **settings) as fhir_base:
+        yield fhir_base.removesuffix("/fhir")

@@ -9,32 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.browser.conftest import PageWatch
-from tests.serving import run_blocking, running_server
-
-from yilian.cli.demo import load_sample
-from yilian.store.factory import open_repository
+from tests.browser.conftest import PageWatch, demo_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server over the demo's alliance (six members, 120 residents), loaded as `yilian
-    demo` loads it."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'demo.sqlite'}"
-
-    async def load() -> None:
-        repository = open_repository(url)
-        await repository.open()
-        try:
-            await load_sample(repository, "http://127.0.0.1/fhir")
-        finally:
-            await repository.close()
-
-    run_blocking(load)
-    with running_server(url) as fhir_base:
-        yield fhir_base.removesuffix("/fhir")
+    with demo_server(tmp_path_factory) as root:
+        yield root
 
 
 def _log_in_as_first_demo_user(page: Any, live_server: str) -> None:
@@ -49,7 +32,6 @@ def test_a_demo_doctor_logs_in_and_sees_the_dashboard(
     page: Any, watch: PageWatch, live_server: str, screenshot: Callable[[str], object]
 ) -> None:
     page.goto(f"{live_server}/console/login")
-    screenshot("console-login")
     _log_in_as_first_demo_user(page, live_server)
     assert page.locator("h1").inner_text() == "医联体总览"
     assert "doctor" in page.locator(".user").inner_text() or "医生" in page.locator(".user").inner_text()
