@@ -109,6 +109,9 @@ def test_a_county_doctor_finds_the_patient_by_name_and_resident_id_and_sees_the_
     assert record.status_code == 200, record.text[:2000]
     page = record.text
     assert "2型糖尿病" in page and "内分泌科" in page
+    timeline = re.search(r'<ol class="timeline".*?</ol>', page, re.S)
+    assert timeline is not None and "门诊" in timeline.group(0) and "已结束" in timeline.group(0)
+    assert "finished" not in timeline.group(0)  # codes are shown as words of the reader's language
     labs = re.search(r'<table class="labs".*?</table>', page, re.S)
     assert labs is not None and "7.8" in labs.group(0) and "mmol/L" in labs.group(0)
     assert "3.9–6.1" in labs.group(0) and "2026-03-04 08:40" in labs.group(0)

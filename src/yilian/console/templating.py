@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from yilian.console.codes import code_label
 from yilian.console.dates import beijing_date, beijing_time
 from yilian.console.i18n import translations
 
@@ -37,6 +38,7 @@ def environment() -> Environment:
     )
     env.filters["beijing_time"] = beijing_time
     env.filters["beijing_date"] = beijing_date
+    env.filters["code_label"] = code_label
     return env
 
 
