@@ -43,7 +43,7 @@ from yilian.ingest.hl7 import (
     split,
     to_bundle,
 )
-from yilian.ingest.hl7.charset import declared_charset
+from yilian.ingest.hl7.charset import decode_with_codec
 from yilian.ingest.hl7.errors import APPLICATION_INTERNAL_ERROR
 from yilian.router import FhirRouter
 from yilian.router.types import FhirRequest
@@ -127,7 +127,7 @@ class Hl7Intake:
         common name of the sender's verified TLS client certificate: a message is then only
         accepted for a facility that name stands for (the facility itself or its institution)."""
         try:
-            text = decode(raw)
+            text, codec = decode_with_codec(raw)
             batch = split(text)
         except Hl7Error as failed:
             receipt = await self._keep_unreadable(raw, failed, channel, peer)
@@ -135,7 +135,6 @@ class Hl7Intake:
             return Delivery(self._encode(answer, failed.header), (receipt,), failed.header is not None)
         receipts: list[Receipt] = []
         acks: list[str] = []
-        codec = _raw_codec(raw)
         for message_text in batch.messages:
             # a batch's messages are kept one by one, each in the charset the batch came in
             message_raw = raw if batch.header is None else message_text.encode(codec, "replace")
@@ -339,18 +338,6 @@ def _codec(header: Header | None) -> str:
     if header is None or not header.charset:
         return "utf-8"
     return str(CHARSETS.get(header.charset.upper(), "utf-8"))
-
-
-def _raw_codec(raw: bytes) -> str:
-    """The codec `decode` read `raw` with: its MSH-18, else UTF-8 when it is valid, else GB18030."""
-    declared = declared_charset(raw)
-    if declared in CHARSETS:
-        return str(CHARSETS[declared])
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8"
 
 
 def _refusal(refused: OutcomeError) -> Hl7Error:

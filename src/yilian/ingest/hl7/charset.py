@@ -16,7 +16,7 @@ import re
 from yilian.ingest.hl7.errors import DATA_TYPE_ERROR, TABLE_VALUE_NOT_FOUND, Hl7Error
 from yilian.ingest.hl7.header import header_of_line
 
-__all__ = ["CHARSETS", "decode", "normalise"]
+__all__ = ["CHARSETS", "decode", "decode_with_codec", "normalise"]
 
 CHARSETS = {
     "UNICODE UTF-8": "utf-8",
@@ -87,11 +87,19 @@ def _decode_as(raw: bytes, codec: str, declared: str) -> str:
 def decode(raw: bytes) -> str:
     """The message text of `raw`: see the module docstring; segments end in CR, blank lines
     and MLLP framing bytes are dropped.  Raises Hl7Error AR when the bytes cannot be read."""
+    return decode_with_codec(raw)[0]
+
+
+def decode_with_codec(raw: bytes) -> tuple[str, str]:
+    """`decode`, and the Python codec it read `raw` with (to write what is kept of it, or an
+    answer to it, back in the same character set)."""
     text: str | None = None
+    used = "utf-8"
     for bom, codec in _BOMS:
         if raw.startswith(bom):
             raw = raw[len(bom) :]
             if codec is not None:
+                used = codec
                 try:
                     text = raw.decode(codec)
                 except UnicodeDecodeError as exc:
@@ -115,11 +123,12 @@ def decode(raw: bytes) -> str:
                     f"character set {declared!r} in MSH-18 is not supported; use one of "
                     f"{', '.join(sorted(CHARSETS))}",
                 )
-            text = _decode_as(raw, codec, declared)
+            text, used = _decode_as(raw, codec, declared), codec
         else:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
+                used = "gb18030"
                 try:
                     text = raw.decode("gb18030")
                 except UnicodeDecodeError as exc:
@@ -129,7 +138,7 @@ def decode(raw: bytes) -> str:
                         f"the message declares no character set (MSH-18) and is neither UTF-8 nor "
                         f"GB18030: byte {exc.start} (0x{raw[exc.start]:02x}) is invalid in both",
                     ) from None
-    return normalise(text)
+    return normalise(text), used
 
 
 def normalise(text: str) -> str:
